@@ -1,0 +1,57 @@
+# Colorization toolkit. `make test` evaluates the shipped model; `make check` runs lint and tests.
+PYTHON_BASE ?= python3
+VENV    ?= .venv
+PY      := $(VENV)/bin/python
+DATA    ?= data/face_images
+SPLIT   ?= data/split
+SEED    ?= 42
+NET     ?= 3
+TANH    ?=
+EPOCHS  ?= 200
+SCHEDULE ?= none
+DEVICE  ?= auto
+RUNS    ?= runs
+TAG     := net$(NET)$(if $(TANH),-tanh)
+OUT     ?= $(RUNS)/$(TAG)
+CHECKPOINT ?= $(if $(TANH),pretrained/tanh.pt,pretrained/network3.pt)
+export DATA
+
+.PHONY: setup data split train train-regressor test experiments lint check clean
+
+setup: $(VENV)/.installed
+$(VENV)/.installed: requirements.txt
+	test -x $(PY) || $(PYTHON_BASE) -m venv $(VENV)
+	$(PY) -m pip install -q --disable-pip-version-check -r requirements.txt
+	touch $@
+
+data: setup
+	$(PY) fetch_data.py --out $(DATA)
+
+split: data
+	$(PY) split_data.py --src $(DATA) --out $(SPLIT) --seed $(SEED)
+
+train: split
+	$(PY) train_colorizer.py --data $(SPLIT) --net $(NET) $(if $(TANH),--tanh) --epochs $(EPOCHS) \
+		--lr-schedule $(SCHEDULE) --seed $(SEED) --device $(DEVICE) --out $(OUT)
+
+train-regressor: split
+	$(PY) train_regressor.py --data $(SPLIT) --epochs $(EPOCHS) --seed $(SEED) --device $(DEVICE) \
+		--out $(RUNS)/regressor
+
+test: split
+	$(PY) test_colorizer.py --data $(SPLIT) --checkpoint $(CHECKPOINT) --device $(DEVICE) \
+		--out $(RUNS)/test-$(basename $(notdir $(CHECKPOINT)))
+
+experiments: split
+	for n in 1 2 3; do $(MAKE) --no-print-directory train NET=$$n OUT=$(RUNS)/experiments/net$$n || exit 1; done
+	$(PY) experiments.py $(RUNS)/experiments/net1 $(RUNS)/experiments/net2 $(RUNS)/experiments/net3 \
+		--out $(RUNS)/experiments/results.md
+
+lint: setup
+	$(VENV)/bin/ruff check .
+
+check: lint
+	$(PY) -m pytest -q tests
+
+clean:
+	rm -rf $(RUNS) $(SPLIT)

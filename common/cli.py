@@ -1,0 +1,70 @@
+"""What every script shares: seed and device flags, and turning user errors into one line."""
+import functools
+import random
+import sys
+
+import numpy as np
+import torch
+
+
+class UserError(Exception):
+    """A problem the user can fix (bad path, bad file, wrong checkpoint); printed as one line."""
+
+
+def add_common_args(parser, seed=42):
+    parser.add_argument("--seed", type=int, default=seed, help="random seed (default: %(default)s)")
+    parser.add_argument("--device", default="auto", help="auto (CUDA when present), cpu, cuda or cuda:N")
+    return parser
+
+
+def resolve_device(name):
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        device = torch.device(name)
+    except RuntimeError as e:
+        raise UserError(f"--device {name!r} is not a device: use auto, cpu or cuda") from e
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise UserError(f"--device {name}: CUDA is not available on this machine; use --device cpu")
+    return device
+
+
+def seed_everything(seed):
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+def warn(message):
+    """One line on stderr that does not break a running progress bar."""
+    from tqdm import tqdm
+
+    tqdm.write(f"warning: {message}", file=sys.stderr)
+
+
+def guarded(main):
+    """Run a script's main so that user errors end as `error: ...` and exit status 2."""
+
+    @functools.wraps(main)
+    def wrapper(argv=None):
+        try:
+            return main(argv)
+        except UserError as e:
+            print(f"error: {e}", file=sys.stderr)
+            sys.exit(2)
+
+    return wrapper
+
+
+def add_training_args(parser, lr, out=None):
+    """The flags every training script takes, with the report's defaults."""
+    parser.add_argument("--data", default="data/split", help="split made by split_data.py (default: %(default)s)")
+    parser.add_argument("--out", default=out, help="output folder (default: %(default)s)")
+    parser.add_argument("--epochs", type=int, default=200, help="(default: %(default)s)")
+    parser.add_argument("--batch-size", type=int, default=100, help="(default: %(default)s)")
+    parser.add_argument("--lr", type=float, default=lr, help="Adam learning rate (default: %(default)s)")
+    parser.add_argument("--augment", type=int, default=10,
+                        help="augmented samples per image per epoch (default: %(default)s)")
+    parser.add_argument("--size", type=int, default=128, help="training image size (default: %(default)s)")
+    parser.add_argument("--resume", help="continue from a last.pt of the same run")
+    return add_common_args(parser)

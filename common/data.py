@@ -1,0 +1,246 @@
+"""Images in, batches of (L, target) out.
+
+A split lives in memory as one uint8 tensor on the training device. Each epoch serves every image
+`augment` times in a seeded order; each batch is flipped, cropped and resized in one batched warp
+with its own parameters per sample, and only then converted to LAB.
+"""
+import math
+import os
+from pathlib import Path
+
+import cv2
+import numpy as np
+import torch
+from PIL import Image, UnidentifiedImageError
+
+from .cli import UserError, warn
+from .color import rgb_to_lab_torch, split_lab
+
+IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp"}
+CROP_SCALE = (0.6, 1.0)
+CROP_RATIO = (3 / 4, 4 / 3)
+GRAY_TOLERANCE = 2  # JPEG noise can leave a gray photo's channels a level or two apart
+
+_EXIF_ORIENTATION = 0x0112
+# EXIF orientation -> (np.rot90 turns counter-clockwise, mirror left-right afterwards)
+_ORIENT = {2: (0, True), 3: (2, False), 4: (2, True), 5: (3, True), 6: (3, False), 7: (1, True), 8: (1, False)}
+
+
+class ImageError(UserError):
+    """A file that cannot be used as an image; the message names it and says why."""
+
+
+def list_images(folder):
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise UserError(f"{folder}: no such folder (run `make split`, or pass --data to an existing split)")
+    return sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
+
+
+def image_size(path):
+    """(width, height) from the header alone, so huge files can be refused before decoding."""
+    try:
+        with Image.open(path) as im:
+            return im.size
+    except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError):
+        return None
+
+
+def _exif_orientation(path):
+    try:
+        with Image.open(path) as im:
+            return int(im.getexif().get(_EXIF_ORIENTATION, 1))
+    except Exception:  # a broken EXIF block must not cost the user the picture
+        return 1
+
+
+def read_image(path):
+    """Decode a file as stored: HxW gray or HxWx3 RGB or HxWx4 RGBA, uint8 or uint16, EXIF-upright.
+
+    Raises ImageError naming the file for anything that is not a decodable image.
+    """
+    path = Path(path)
+    try:
+        data = np.fromfile(path, dtype=np.uint8)  # np.fromfile copes with any file name
+    except OSError as e:
+        raise ImageError(f"{path}: cannot read ({e.strerror or e})") from e
+    if data.size == 0:
+        raise ImageError(f"{path}: empty file")
+    try:
+        img = cv2.imdecode(data, cv2.IMREAD_UNCHANGED)
+    except cv2.error as e:
+        raise ImageError(f"{path}: not a readable image ({str(e).strip().splitlines()[-1]})") from e
+    if img is None or img.size == 0:
+        raise ImageError(f"{path}: not a readable image (corrupt, truncated or unsupported format)")
+    if img.dtype not in (np.uint8, np.uint16):
+        img = np.clip(img.astype(np.float64), 0, 1) * 65535 if img.dtype.kind == "f" else img
+        img = img.astype(np.uint16)
+    if img.ndim == 3 and img.shape[2] == 1:
+        img = img[:, :, 0]
+    if img.ndim == 3:
+        if img.shape[2] == 3:
+            img = cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
+        elif img.shape[2] == 4:
+            img = cv2.cvtColor(img, cv2.COLOR_BGRA2RGBA)
+        else:
+            raise ImageError(f"{path}: {img.shape[2]}-channel images are not supported")
+    turns, mirror = _ORIENT.get(_exif_orientation(path), (0, False))
+    if turns:
+        img = np.rot90(img, turns)
+    if mirror:
+        img = img[:, ::-1]
+    return np.ascontiguousarray(img)
+
+
+def to_rgb8(img):
+    """Any decoded image -> HxWx3 uint8 RGB (16-bit scaled down, alpha dropped, gray repeated)."""
+    if img.dtype == np.uint16:
+        img = np.rint(img / 257.0).astype(np.uint8)
+    if img.ndim == 2:
+        img = np.repeat(img[:, :, None], 3, axis=2)
+    return np.ascontiguousarray(img[:, :, :3])
+
+
+def is_grayscale(rgb):
+    spread = rgb.max(axis=2).astype(np.int16) - rgb.min(axis=2)
+    return int(spread.max()) <= GRAY_TOLERANCE
+
+
+def load_folder(folder, size=128):
+    """Every usable colour image of a folder as (uint8 tensor N x 3 x size x size, file names).
+
+    Unreadable and grayscale files are skipped with a warning that names them.
+    """
+    images, names = [], []
+    for path in list_images(folder):
+        try:
+            img = read_image(path)
+        except ImageError as e:
+            warn(f"skipping {e}")
+            continue
+        if img.ndim == 2:
+            warn(f"skipping {path}: grayscale image (it cannot teach colour)")
+            continue
+        rgb = to_rgb8(img)
+        if is_grayscale(rgb):
+            warn(f"skipping {path}: grayscale image (it cannot teach colour)")
+            continue
+        if rgb.shape[:2] != (size, size):
+            rgb = cv2.resize(rgb, (size, size), interpolation=cv2.INTER_AREA)
+        images.append(rgb)
+        names.append(path.name)
+    if not images:
+        raise UserError(f"{folder}: no usable colour image found (JPEG, PNG, TIFF, BMP or WebP)")
+    return torch.from_numpy(np.stack(images)).permute(0, 3, 1, 2).contiguous(), names
+
+
+def crop_params(n, generator, scale=CROP_SCALE, ratio=CROP_RATIO):
+    """Per-sample flip and crop box in normalized coordinates, drawn on the CPU for reproducibility.
+
+    Returns a (n, 5) tensor: flip (0/1), half-width, half-height, centre x, centre y, where the
+    whole image spans [-1, 1]; the crop area (width * height) stays within `scale`.
+    """
+    u = torch.rand(n, 5, generator=generator, dtype=torch.float64)
+    area = scale[0] + (scale[1] - scale[0]) * u[:, 0]
+    log_r = math.log(ratio[0]) + (math.log(ratio[1]) - math.log(ratio[0])) * u[:, 1]
+    w = torch.sqrt(area * torch.exp(log_r)).clamp(max=1.0)
+    h = torch.sqrt(area / torch.exp(log_r)).clamp(max=1.0)
+    cx = (2 * u[:, 2] - 1) * (1 - w)
+    cy = (2 * u[:, 3] - 1) * (1 - h)
+    flip = (u[:, 4] < 0.5).double()
+    return torch.stack([flip, w, h, cx, cy], dim=1).float()
+
+
+def _axis(scale, centre, n_in, n_out, device):
+    """Source pixel pair and weight for each output pixel along one axis (align_corners=False, border)."""
+    x = (torch.arange(n_out, dtype=torch.float32, device=device) * 2 + 1) / n_out - 1
+    pixel = (((scale[:, None] * x + centre[:, None]) + 1) * n_in - 1) / 2
+    pixel = pixel.clamp(0, n_in - 1)
+    i0 = pixel.floor().long()
+    return i0, (i0 + 1).clamp(max=n_in - 1), pixel - i0
+
+
+def augment(images, params, size):
+    """Warp a uint8 batch (N,3,H,W) by per-sample crop params into float RGB (N,3,size,size) in [0, 1].
+
+    The crops are axis-aligned, so bilinear resampling is done separably (rows, then columns): the
+    same result as affine_grid + grid_sample, in about half the time on a CPU.
+    """
+    flip, w, h, cx, cy = params.to(images.device).unbind(1)
+    N, C, H, W = images.shape
+    y0, y1, wy = _axis(h, cy, H, size, images.device)
+    x0, x1, wx = _axis(w * (1 - 2 * flip), cx, W, size, images.device)
+    n = torch.arange(N, device=images.device)[:, None]
+    rows = torch.lerp(images[n, :, y0].float(), images[n, :, y1].float(), wy[:, :, None, None]).permute(0, 2, 1, 3)
+    index = lambda i: i[:, None, None, :].expand(N, C, size, size)  # noqa: E731
+    return torch.lerp(rows.gather(3, index(x0)), rows.gather(3, index(x1)), wx[:, None, None, :]).div_(255.0)
+
+
+def make_target(ab, target):
+    """The regressor learns the mean ab of the picture; every other model the ab of each pixel."""
+    return ab.mean(dim=(2, 3)) if target == "mean_ab" else ab
+
+
+class TrainBatches:
+    """Augmented epochs over an in-memory split: `augment` samples per image, per-sample warps."""
+
+    def __init__(self, images, batch_size=100, augment=10, size=128, seed=42, device="cpu", target="ab"):
+        self.images = images.to(device)
+        self.batch_size, self.augment, self.size = batch_size, augment, size
+        self.seed, self.target = seed, target
+
+    def __len__(self):
+        return math.ceil(len(self.images) * self.augment / self.batch_size)
+
+    @property
+    def samples(self):
+        return len(self.images) * self.augment
+
+    def epoch(self, epoch):
+        """Batches of (L, target) for one epoch; the same (seed, epoch) always gives the same batches."""
+        generator = torch.Generator().manual_seed(self.seed * 100_003 + epoch)
+        order = torch.randperm(self.samples, generator=generator) % len(self.images)
+        for index in order.split(self.batch_size):
+            params = crop_params(len(index), generator)
+            rgb = augment(self.images[index.to(self.images.device)], params, self.size)
+            L, ab = split_lab(rgb_to_lab_torch(rgb))
+            yield L, make_target(ab, self.target)
+
+
+class EvalBatches:
+    """The test split as it is (no augmentation), in file order, in fixed-size batches."""
+
+    def __init__(self, images, names, batch_size=10, device="cpu", target="ab"):
+        self.images, self.names = images.to(device), names
+        self.batch_size, self.target = batch_size, target
+
+    def __len__(self):
+        return math.ceil(len(self.images) / self.batch_size)
+
+    def __iter__(self):
+        for chunk in self.images.split(self.batch_size):
+            L, ab = split_lab(rgb_to_lab_torch(chunk.float() / 255.0))
+            yield L, make_target(ab, self.target)
+
+
+def split_folders(data):
+    """The train and test folders of a split made by split_data.py."""
+    data = Path(data)
+    train, test = data / "train", data / "test"
+    if not train.is_dir() or not test.is_dir():
+        raise UserError(f"{data}: not a split (no train/ and test/); "
+                        f"run `make split` or `python split_data.py --out {data}`")
+    return train, test
+
+
+def writable_dir(path):
+    """Create an output folder and prove it can be written, before any long work starts."""
+    path = Path(path)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        probe = path / f".write-test-{os.getpid()}"
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as e:
+        raise UserError(f"{path}: cannot write output there ({e.strerror or e}); pass another --out") from e
+    return path

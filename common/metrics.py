@@ -1,0 +1,70 @@
+"""Scores of colorized images against the originals, all computed from 8-bit RGB as written to disk."""
+import numpy as np
+from skimage.color import deltaE_ciede2000
+from skimage.metrics import structural_similarity
+
+from .color import rgb_to_lab
+
+AUC_THRESHOLDS = np.arange(0, 151)  # ab distances, as in Zhang, Isola & Efros (2016)
+
+
+def colourfulness(rgb):
+    """Hasler & Suesstrunk (2003) on 0..255 RGB; 0 for any gray image."""
+    r, g, b = (rgb[..., i].astype(np.float64) for i in range(3))
+    rg, yb = r - g, 0.5 * (r + g) - b
+    return float(np.hypot(rg.std(), yb.std()) + 0.3 * np.hypot(rg.mean(), yb.mean()))
+
+
+def ab_squared_error(pred_lab, true_lab):
+    """Mean over pixels and both channels of the squared ab error, in raw ab units."""
+    return float(np.mean((pred_lab[..., 1:] - true_lab[..., 1:]) ** 2))
+
+
+def ab_auc(pred_lab, true_lab):
+    """Area under the curve of 'fraction of pixels within ab distance t', t = 0..150, scaled to [0, 1]."""
+    dist = np.linalg.norm(pred_lab[..., 1:] - true_lab[..., 1:], axis=-1).ravel()
+    within = np.searchsorted(np.sort(dist), AUC_THRESHOLDS, side="right") / dist.size
+    return float(np.trapezoid(within, AUC_THRESHOLDS) / (AUC_THRESHOLDS[-1] - AUC_THRESHOLDS[0]))
+
+
+def psnr(pred_rgb, true_rgb):
+    """PSNR in dB on 0..255 RGB, 100 dB for identical images rather than infinity."""
+    mse = np.mean((pred_rgb.astype(np.float64) - true_rgb) ** 2)
+    return 100.0 if mse == 0 else float(min(100.0, 10 * np.log10(255.0**2 / mse)))
+
+
+def score_pair(pred_rgb, true_rgb):
+    pred_lab, true_lab = rgb_to_lab(pred_rgb), rgb_to_lab(true_rgb)
+    return {
+        "mse_ab": ab_squared_error(pred_lab, true_lab),
+        "psnr": psnr(pred_rgb, true_rgb),
+        "ssim": float(structural_similarity(true_rgb, pred_rgb, channel_axis=2, data_range=255)),
+        "ciede2000": float(deltaE_ciede2000(true_lab, pred_lab).mean()),
+        "auc": ab_auc(pred_lab, true_lab),
+        "colourfulness": colourfulness(pred_rgb),
+        "colourfulness_truth": colourfulness(true_rgb),
+    }
+
+
+def score_images(preds, truths):
+    """Per-metric means over pairs of same-sized uint8 RGB images."""
+    scores = [score_pair(p, t) for p, t in zip(preds, truths, strict=True)]
+    return {k: float(np.mean([s[k] for s in scores])) for k in scores[0]}
+
+
+def mean_ab_baseline(train_images, test_images):
+    """Scores of always answering the training set's mean chroma: the bar any model must beat."""
+    import torch
+
+    from .color import rgb_to_lab_torch
+
+    def ab(images):
+        return rgb_to_lab_torch(images.float() / 255.0)[:, 1:]
+
+    mean = ab(train_images).mean(dim=(0, 2, 3))
+    test_ab = ab(test_images)
+    return {
+        "baseline_mean_ab_mse": float(((test_ab.mean(dim=(2, 3)) - mean) ** 2).mean()),
+        "baseline_mse_ab": float(((test_ab - mean[None, :, None, None]) ** 2).mean()),
+        "train_mean_ab": [float(v) for v in torch.as_tensor(mean)],
+    }

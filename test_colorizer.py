@@ -1,0 +1,59 @@
+"""Evaluate a checkpoint on the test split: loss in the model's units plus common metrics measured
+from the colorized PNGs it writes (ab MSE, PSNR, SSIM, CIEDE2000, AuC, colourfulness)."""
+import argparse
+from pathlib import Path
+
+from common.cli import add_common_args, guarded, resolve_device, seed_everything
+from common.data import load_folder, split_folders, writable_dir
+from common.engine import evaluate, load_checkpoint, model_from_checkpoint
+from common.plots import write_json
+
+REPORT_MSE = {(3, 3, 3, 3, 3): 32.89, (8, 16, 32, 64, 128): 23.62, (16, 32, 64, 128, 256): 22.19}
+REPORT_TANH = 0.0013
+LABELS = {"mse_ab": "ab MSE (raw units)", "psnr": "PSNR (dB)", "ssim": "SSIM", "ciede2000": "CIEDE2000",
+          "auc": "AuC (ab, 0..150)", "colourfulness": "colourfulness", "colourfulness_truth": "colourfulness (truth)"}
+
+
+def report_figure(state):
+    config = state.get("config", {})
+    if state["model"] != "colorizer":
+        return None
+    return REPORT_TANH if config.get("tanh") else REPORT_MSE.get(tuple(config.get("features", ())))
+
+
+def parse_args(argv=None):
+    p = argparse.ArgumentParser(description=__doc__)
+    p.add_argument("--checkpoint", help="model to evaluate (default: pretrained/network3.pt, or tanh.pt with --tanh)")
+    p.add_argument("--tanh", action="store_true", help="evaluate the shipped tanh model")
+    p.add_argument("--data", default="data/split", help="split made by split_data.py (default: %(default)s)")
+    p.add_argument("--out", help="where images, grid and metrics go (default: runs/test-<checkpoint name>)")
+    p.add_argument("--batch-size", type=int, default=10, help="(default: %(default)s)")
+    add_common_args(p)
+    args = p.parse_args(argv)
+    args.checkpoint = Path(args.checkpoint or f"pretrained/{'tanh' if args.tanh else 'network3'}.pt")
+    args.out = Path(args.out or f"runs/test-{args.checkpoint.stem}")
+    return args
+
+
+@guarded
+def main(argv=None):
+    args = parse_args(argv)
+    device = resolve_device(args.device)
+    seed_everything(args.seed)
+    state = load_checkpoint(args.checkpoint)
+    model = model_from_checkpoint(state, args.checkpoint).to(device)
+    out = writable_dir(args.out)
+    images, names = load_folder(split_folders(args.data)[1], size=state.get("args", {}).get("size", 128))
+    metrics = evaluate(model, images, names, device, out=out)
+    reported = report_figure(state)
+    print(f"{args.checkpoint} on {len(names)} test images ({device})")
+    print(f"  {'test loss (' + metrics['loss_units'] + ')':<32} {metrics['test_loss']:.5g}"
+          + (f"   report: {reported}" if reported is not None else ""))
+    for key, label in LABELS.items():
+        print(f"  {label:<32} {metrics[key]:.4g}")
+    write_json(out / "metrics.json", {"checkpoint": str(args.checkpoint), "report": reported, "metrics": metrics})
+    print(f"wrote {len(names)} PNGs, grid.png and metrics.json to {out}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,119 @@
+import cv2
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+
+from common.cli import UserError
+from common.data import (
+    CROP_SCALE,
+    EvalBatches,
+    ImageError,
+    TrainBatches,
+    augment,
+    crop_params,
+    load_folder,
+    read_image,
+)
+from tests.conftest import made_up_image, write_rgb
+
+
+@pytest.fixture
+def images():
+    rng = np.random.default_rng(1)
+    return torch.from_numpy(np.stack([made_up_image(rng, 32) for _ in range(6)])).permute(0, 3, 1, 2).contiguous()
+
+
+def test_augment_keeps_shapes_and_ranges(images):
+    params = crop_params(len(images), torch.Generator().manual_seed(0))
+    out = augment(images, params, 24)
+    assert out.shape == (6, 3, 24, 24) and out.dtype == torch.float32
+    assert 0 <= out.min() and out.max() <= 1
+
+
+def test_forced_flip_mirrors_and_full_crop_is_identity(images):
+    identity = torch.tensor([[0.0, 1.0, 1.0, 0.0, 0.0]]).repeat(len(images), 1)
+    flipped = identity.clone()
+    flipped[:, 0] = 1
+    as_float = images.float() / 255
+    assert torch.allclose(augment(images, identity, 32), as_float, atol=1e-5)
+    assert torch.allclose(augment(images, flipped, 32), as_float.flip(-1), atol=1e-5)
+
+
+def test_separable_warp_equals_grid_sample(images):
+    params = crop_params(len(images), torch.Generator().manual_seed(3))
+    flip, w, h, cx, cy = params.unbind(1)
+    theta = torch.zeros(len(images), 2, 3)
+    theta[:, 0, 0], theta[:, 0, 2], theta[:, 1, 1], theta[:, 1, 2] = w * (1 - 2 * flip), cx, h, cy
+    grid = F.affine_grid(theta, [len(images), 3, 28, 28], align_corners=False)
+    expected = F.grid_sample(images.float() / 255, grid, padding_mode="border", align_corners=False)
+    assert torch.allclose(augment(images, params, 28), expected, atol=1e-5)
+
+
+def test_crop_area_in_bounds_and_parameters_differ_per_sample():
+    params = crop_params(10_000, torch.Generator().manual_seed(0))
+    flip, w, h, cx, cy = params.unbind(1)
+    area = w * h
+    assert CROP_SCALE[0] - 1e-6 <= area.min() and area.max() <= CROP_SCALE[1] + 1e-6
+    assert area.min() < 0.62 and area.max() > 0.98
+    assert (cx.abs() <= 1 - w + 1e-6).all() and (cy.abs() <= 1 - h + 1e-6).all()
+    assert 0.45 < flip.mean() < 0.55
+    assert len(torch.unique(params[:100], dim=0)) == 100
+
+
+def test_epoch_serves_augment_times_n_samples_and_is_seeded(images):
+    batches = TrainBatches(images, batch_size=7, augment=10, size=32, seed=5)
+    epoch = list(batches.epoch(0))
+    assert sum(len(L) for L, _ in epoch) == 60 == batches.samples and len(epoch) == len(batches)
+    L, ab = epoch[0]
+    assert L.shape == (7, 1, 32, 32) and ab.shape == (7, 2, 32, 32)
+    assert 0 <= L.min() and L.max() <= 1 and ab.abs().max() < 128
+    again = list(TrainBatches(images, batch_size=7, augment=10, size=32, seed=5).epoch(0))
+    assert all(torch.equal(a[0], b[0]) and torch.equal(a[1], b[1]) for a, b in zip(epoch, again))
+    assert not torch.equal(next(batches.epoch(1))[0], L)
+    assert not torch.equal(next(TrainBatches(images, 7, 10, 32, seed=6).epoch(0))[0], L)
+
+
+def test_regressor_target_is_mean_ab(images):
+    L, ab = next(iter(EvalBatches(images, [], batch_size=3)))
+    _, mean_ab = next(iter(EvalBatches(images, [], batch_size=3, target="mean_ab")))
+    assert mean_ab.shape == (3, 2) and torch.allclose(mean_ab, ab.mean(dim=(2, 3)))
+
+
+def test_bad_files_are_skipped_with_a_warning_naming_them(tmp_path, capsys):
+    rng = np.random.default_rng(2)
+    for i in range(3):
+        write_rgb(tmp_path / f"good{i}.png", made_up_image(rng))
+    (tmp_path / "empty.jpg").write_bytes(b"")
+    (tmp_path / "notes.png").write_text("not an image at all")
+    good = (tmp_path / "good0.png").read_bytes()
+    (tmp_path / "cut.png").write_bytes(good[: len(good) // 3])
+    cv2.imwrite(str(tmp_path / "gray.png"), made_up_image(rng)[..., 0])
+    write_rgb(tmp_path / "gray3.jpg", np.repeat(made_up_image(rng)[..., :1], 3, axis=2))
+    rgba = np.dstack([made_up_image(rng), np.full((32, 32), 128, np.uint8)])
+    cv2.imwrite(str(tmp_path / "rgba.png"), cv2.cvtColor(rgba, cv2.COLOR_RGBA2BGRA))
+    deep = made_up_image(rng).astype(np.uint16) * 257
+    cv2.imwrite(str(tmp_path / "deep.png"), cv2.cvtColor(deep, cv2.COLOR_RGB2BGR))
+    images, names = load_folder(tmp_path, size=32)
+    err = capsys.readouterr().err
+    assert names == ["deep.png", "good0.png", "good1.png", "good2.png", "rgba.png"]
+    assert images.shape == (5, 3, 32, 32) and images.dtype == torch.uint8
+    assert np.array_equal(images[0].permute(1, 2, 0).numpy(), (deep // 257).astype(np.uint8))
+    for bad in ("empty.jpg", "notes.png", "cut.png", "gray.png", "gray3.jpg"):
+        assert bad in err
+    assert len(err.strip().splitlines()) == 5
+
+
+def test_folder_without_usable_image_is_an_error(tmp_path):
+    (tmp_path / "a.jpg").write_bytes(b"\xff\xd8 nope")
+    with pytest.raises(UserError, match="no usable colour image"):
+        load_folder(tmp_path)
+    with pytest.raises(UserError, match="no such folder"):
+        load_folder(tmp_path / "missing")
+
+
+def test_read_image_names_the_file(tmp_path):
+    bad = tmp_path / "ünïcode name.jpg"
+    bad.write_bytes(b"garbage")
+    with pytest.raises(ImageError, match="ünïcode name.jpg"):
+        read_image(bad)

@@ -1,0 +1,56 @@
+import json
+
+import pytest
+import torch
+
+from common.engine import load_checkpoint, model_from_checkpoint
+from test_colorizer import main as evaluate_main
+from train_colorizer import main as colorizer_main
+from train_regressor import main as regressor_main
+
+SMALL = ["--size", "32", "--augment", "4", "--batch-size", "8", "--device", "cpu"]
+
+
+def history(out):
+    return json.loads((out / "metrics.json").read_text())["history"]
+
+
+def test_regressor_learns_is_seeded_and_writes_artefacts(tiny_split, tmp_path):
+    runs = [tmp_path / "a", tmp_path / "b"]
+    for out in runs:
+        regressor_main(["--data", str(tiny_split), "--out", str(out), "--epochs", "6", "--lr", "0.1", *SMALL])
+    first, second = history(runs[0]), history(runs[1])
+    assert first["train_loss"] == second["train_loss"] and first["test_loss"] == second["test_loss"]
+    assert first["train_loss"][-1] < 0.95 * first["train_loss"][0]
+    for name in ("model.pt", "last.pt", "loss.png", "loss.json", "metrics.json", "test/grid.png"):
+        assert (runs[0] / name).is_file(), name
+    metrics = json.loads((runs[0] / "metrics.json").read_text())["metrics"]
+    assert metrics["baseline_mean_ab_mse"] > 0 and metrics["images"] == 4
+    state = load_checkpoint(runs[0] / "model.pt")
+    assert state["model"] == "regressor" and state["metrics"]["test_loss"] == metrics["test_loss"]
+    model = model_from_checkpoint(state)
+    assert model(torch.rand(2, 1, 32, 32)).shape == (2, 2)
+
+
+def test_colorizer_two_epochs_lower_loss_and_evaluate(tiny_split, tmp_path, capsys):
+    out = tmp_path / "net"
+    colorizer_main(["--data", str(tiny_split), "--out", str(out), "--epochs", "2", "--net", "2", *SMALL])
+    h = history(out)
+    assert h["train_loss"][1] < h["train_loss"][0]
+    assert len(list((out / "samples").glob("epoch_*.png"))) == 2
+    assert len(list((out / "test" / "images").glob("*.png"))) == 4
+    evaluate_main(["--checkpoint", str(out / "model.pt"), "--data", str(tiny_split), "--out", str(tmp_path / "t")])
+    printed = capsys.readouterr().out
+    assert "test loss" in printed and "report: 23.62" in printed
+    result = json.loads((tmp_path / "t" / "metrics.json").read_text())["metrics"]
+    trained = json.loads((out / "metrics.json").read_text())["metrics"]
+    assert result["mse_ab"] == pytest.approx(trained["mse_ab"]) and result["test_loss"] == pytest.approx(
+        trained["test_loss"])
+
+
+def test_tanh_run_reports_scaled_loss(tiny_split, tmp_path):
+    out = tmp_path / "tanh"
+    colorizer_main(["--data", str(tiny_split), "--out", str(out), "--epochs", "1", "--net", "1", "--tanh", *SMALL])
+    metrics = json.loads((out / "metrics.json").read_text())["metrics"]
+    assert metrics["loss_units"] == "ab/128 MSE"
+    assert metrics["test_loss"] < 0.1 < metrics["mse_ab"]
