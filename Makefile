@@ -9,9 +9,10 @@ NET     ?= 3
 TANH    ?=
 EPOCHS  ?= 200
 SCHEDULE ?= none
+LOSS    ?= mse
 DEVICE  ?= auto
 RUNS    ?= runs
-TAG     := net$(NET)$(if $(TANH),-tanh)
+TAG     := $(if $(filter classify,$(LOSS)),classifier-net$(NET),net$(NET)$(if $(TANH),-tanh))
 OUT     ?= $(RUNS)/$(TAG)
 CHECKPOINT ?= $(if $(TANH),pretrained/tanh.pt,pretrained/network3.pt)
 export DATA
@@ -31,7 +32,7 @@ split: data
 	$(PY) split_data.py --src $(DATA) --out $(SPLIT) --seed $(SEED)
 
 train: split
-	$(PY) train_colorizer.py --data $(SPLIT) --net $(NET) $(if $(TANH),--tanh) --epochs $(EPOCHS) \
+	$(PY) train_colorizer.py --data $(SPLIT) --net $(NET) $(if $(TANH),--tanh) --loss $(LOSS) --epochs $(EPOCHS) \
 		--lr-schedule $(SCHEDULE) --seed $(SEED) --device $(DEVICE) --out $(OUT)
 
 train-regressor: split

@@ -3,7 +3,7 @@ from the colorized PNGs it writes (ab MSE, PSNR, SSIM, CIEDE2000, AuC, colourful
 import argparse
 from pathlib import Path
 
-from common.cli import add_common_args, guarded, resolve_device, seed_everything
+from common.cli import UserError, add_common_args, guarded, resolve_device, seed_everything
 from common.data import load_folder, split_folders, writable_dir
 from common.engine import evaluate, load_checkpoint, model_from_checkpoint
 from common.plots import write_json
@@ -28,6 +28,8 @@ def parse_args(argv=None):
     p.add_argument("--data", default="data/split", help="split made by split_data.py (default: %(default)s)")
     p.add_argument("--out", help="where images, grid and metrics go (default: runs/test-<checkpoint name>)")
     p.add_argument("--batch-size", type=int, default=10, help="(default: %(default)s)")
+    p.add_argument("--temperature", type=float, nargs="+",
+                   help="classifier only: annealed-mean temperature(s); several give a sweep (default: the model's)")
     add_common_args(p)
     args = p.parse_args(argv)
     args.checkpoint = Path(args.checkpoint or f"pretrained/{'tanh' if args.tanh else 'network3'}.pt")
@@ -44,15 +46,32 @@ def main(argv=None):
     model = model_from_checkpoint(state, args.checkpoint).to(device)
     out = writable_dir(args.out)
     images, names = load_folder(split_folders(args.data)[1], size=state.get("args", {}).get("size", 128))
-    metrics = evaluate(model, images, names, device, out=out)
+    temperatures = args.temperature or [None]
+    if args.temperature and not hasattr(model, "temperature"):
+        raise UserError(f"{args.checkpoint}: --temperature needs a classification model, this is a {state['model']}")
+    results = {}
+    for temperature in temperatures:
+        if temperature is not None:
+            model.temperature = temperature
+        folder = out if len(temperatures) == 1 else out / f"T{temperature:g}"
+        metrics = evaluate(model, images, names, device, out=folder)
+        results[f"{temperature}"] = metrics
+        show(args.checkpoint, state, metrics, len(names), device)
+        write_json(folder / "metrics.json", {"checkpoint": str(args.checkpoint), "report": report_figure(state),
+                                             "metrics": metrics})
+        print(f"wrote {len(names)} PNGs, grid.png and metrics.json to {folder}")
+    if len(temperatures) > 1:
+        write_json(out / "sweep.json", results)
+
+
+def show(checkpoint, state, metrics, count, device):
     reported = report_figure(state)
-    print(f"{args.checkpoint} on {len(names)} test images ({device})")
-    print(f"  {'test loss (' + metrics['loss_units'] + ')':<32} {metrics['test_loss']:.5g}"
+    at = f" at T={metrics['temperature']:g}" if "temperature" in metrics else ""
+    print(f"{checkpoint}{at} on {count} test images ({device})")
+    print(f"  {'test loss (' + metrics['loss_units'] + ')':<44} {metrics['test_loss']:.5g}"
           + (f"   report: {reported}" if reported is not None else ""))
     for key, label in LABELS.items():
-        print(f"  {label:<32} {metrics[key]:.4g}")
-    write_json(out / "metrics.json", {"checkpoint": str(args.checkpoint), "report": reported, "metrics": metrics})
-    print(f"wrote {len(names)} PNGs, grid.png and metrics.json to {out}")
+        print(f"  {label:<44} {metrics[key]:.4g}")
 
 
 if __name__ == "__main__":

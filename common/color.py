@@ -3,6 +3,8 @@
 L is in [0, 100] and a, b are roughly [-128, 127]. Networks see L / 100 and predict ab in raw
 units, or ab / AB_SCALE when their output goes through tanh.
 """
+import functools
+
 import cv2
 import numpy as np
 import torch
@@ -54,3 +56,71 @@ def rgb_to_lab_torch(rgb):
 def split_lab(lab):
     """(N,3,H,W) LAB -> network input L/100 (N,1,H,W) and raw ab (N,2,H,W)."""
     return lab[:, :1] / 100.0, lab[:, 1:]
+
+
+def _lab_to_linear_rgb(lab):
+    """Unclipped linear sRGB of LAB rows (..., 3), OpenCV's white point and matrix."""
+    L, a, b = lab[..., 0], lab[..., 1], lab[..., 2]
+    fy = (L + 16) / 116
+    f = np.stack([fy + a / 500, fy, fy - b / 200], axis=-1)
+    xyz = np.where(f > 6 / 29, f**3, (f - 16 / 116) / 7.787) * _WHITE.numpy()
+    return xyz @ np.linalg.inv(_RGB_TO_XYZ.numpy()).T
+
+
+@functools.lru_cache(maxsize=4)
+def ab_bins(grid=10, extent=110):
+    """Centres (Q, 2) of the grid cells of the ab plane whose colour is in the sRGB gamut for some L.
+
+    As in Zhang, Isola & Efros (2016); float64 and deterministic, so every run gets the same bins.
+    """
+    axis = np.arange(-extent, extent + 1, grid, dtype=np.float64)
+    a, b = np.meshgrid(axis, axis, indexing="ij")
+    L = np.linspace(0, 100, 401)
+    lab = np.stack(np.broadcast_arrays(L[:, None, None], a[None], b[None]), axis=-1)
+    rgb = _lab_to_linear_rgb(lab)
+    inside = ((rgb >= 0) & (rgb <= 1)).all(axis=-1).any(axis=0)
+    centres = np.stack([a[inside], b[inside]], axis=1)
+    centres.setflags(write=False)
+    return centres
+
+
+def neighbour_table(centres, neighbours=5, extent=128):
+    """Indices of the `neighbours` nearest bins of every integer ab point in [-extent, extent]^2,
+    as a (2 extent + 1, 2 extent + 1, neighbours) table, so encoding needs no search per pixel."""
+    axis = torch.arange(-extent, extent + 1, dtype=torch.float32, device=centres.device)
+    grid = torch.cartesian_prod(axis, axis)
+    index = torch.cdist(grid, centres.float()).topk(neighbours, dim=1, largest=False).indices
+    return index.view(len(axis), len(axis), neighbours)
+
+
+def soft_encode(ab, centres, table, sigma=5.0):
+    """(N,2,H,W) raw ab -> the nearest bins (N,H,W,K) and their Gaussian weights (N,H,W,K), summing to 1."""
+    extent = (table.shape[0] - 1) // 2
+    cell = ab.round().clamp(-extent, extent).long() + extent
+    index = table[cell[:, 0], cell[:, 1]]
+    offset = ab.permute(0, 2, 3, 1)[..., None, :] - centres[index]
+    weights = torch.softmax(-(offset**2).sum(dim=-1) / (2 * sigma**2), dim=-1)
+    return index, weights
+
+
+def rebalance_weights(distribution, centres, lam=0.5, sigma=5.0):
+    """Zhang et al.'s class weights: w ~ 1 / ((1 - lam) p~ + lam / Q), normalised so E_p~[w] = 1,
+    where p~ is the bin distribution smoothed with a Gaussian over the ab plane."""
+    distance = torch.cdist(centres, centres)
+    smoothed = torch.exp(-(distance**2) / (2 * sigma**2)) @ distribution
+    smoothed = smoothed / smoothed.sum()
+    weights = 1.0 / ((1 - lam) * smoothed + lam / len(centres))
+    return weights / (smoothed * weights).sum(), smoothed
+
+
+def annealed_mean(logits, centres, temperature=0.38):
+    """(N,Q,H,W) logits -> (N,2,H,W) ab: the mean of softmax(logits / T); T = 1 is the plain
+    expectation and T -> 0 tends to the mode."""
+    if temperature <= 0:
+        return mode(logits, centres)
+    probs = torch.softmax(logits / temperature, dim=1)
+    return torch.einsum("nqhw,qc->nchw", probs, centres.to(probs))
+
+
+def mode(logits, centres):
+    return centres.to(logits)[logits.argmax(dim=1)].permute(0, 3, 1, 2)

@@ -18,7 +18,7 @@ import torch
 from tqdm import tqdm
 
 from .cli import UserError, resolve_device, seed_everything
-from .color import merge_L_ab, rgb_to_lab
+from .color import merge_L_ab, rgb_to_lab, rgb_to_lab_torch
 from .data import EvalBatches, TrainBatches, load_folder, split_folders, writable_dir
 from .metrics import score_images
 from .models import MODELS, build, model_name
@@ -137,12 +137,17 @@ def evaluate(model, images, names, device, out=None):
                               cv2.COLOR_BGR2RGB) for n in names]
         rows = [(gray(t), p, t) for p, t in zip(preds[:8], truths[:8])]
         image_grid(rows, Path(out) / "grid.png", names=[Path(n).stem for n in names[:8]])
-    return {"test_loss": loss, "loss_units": loss_units(model), **score_images(preds, truths), "images": len(names)}
+    metrics = {"test_loss": loss, "loss_units": loss_units(model), **score_images(preds, truths), "images": len(names)}
+    if hasattr(model, "temperature"):
+        metrics["temperature"] = model.temperature
+    return metrics
 
 
 def loss_units(model):
     if model.target == "mean_ab":
         return "mean ab MSE (raw ab units)"
+    if hasattr(model, "centres"):
+        return "rebalanced soft cross-entropy"
     return "ab/128 MSE" if getattr(model, "tanh", False) else "ab MSE (raw ab units)"
 
 
@@ -246,11 +251,13 @@ def train_from_args(make_model, args, title, extra_metrics=None):
     """What every training script does: seed, build, load the split, fit, evaluate, write artefacts."""
     device = resolve_device(args.device)
     out = writable_dir(args.out)
-    seed_everything(args.seed)
-    model = make_model()
     train_dir, test_dir = split_folders(args.data)
     train_images, _ = load_folder(train_dir, args.size)
     test_images, test_names = load_folder(test_dir, args.size)
+    seed_everything(args.seed)
+    model = make_model()
+    if hasattr(model, "set_prior"):
+        model.set_prior(rgb_to_lab_torch(train_images.float() / 255.0)[:, 1:])
     train = TrainBatches(train_images, args.batch_size, args.augment, args.size, args.seed, device, model.target)
     test = EvalBatches(test_images, test_names, batch_size=100, device=device, target=model.target)
     run_args = plain_args(args)

@@ -4,7 +4,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .color import AB_SCALE
+from .color import AB_SCALE, ab_bins, annealed_mean, neighbour_table, rebalance_weights, soft_encode
 
 PRESETS = {1: (3, 3, 3, 3, 3), 2: (8, 16, 32, 64, 128), 3: (16, 32, 64, 128, 256)}
 
@@ -79,7 +79,78 @@ class Colorizer(nn.Module):
             ab, size=size, mode="bilinear", align_corners=False)
 
 
-MODELS = {"regressor": MeanChromaRegressor, "colorizer": Colorizer}
+class ClassColorizer(nn.Module):
+    """Colour as classification (Zhang, Isola & Efros 2016): per-pixel logits over Q in-gamut ab bins,
+    trained with a rebalanced soft cross-entropy and decoded by the annealed mean.
+
+    The report's encoder, then up-modules back to 1/`head_stride` of the input and a 1x1 conv to Q
+    logits; the decoded ab is upsampled (bilinear) to the picture's size.
+    """
+
+    target = "ab"
+
+    def __init__(self, features=PRESETS[3], head_stride=4, grid=10, sigma=5.0, rebalance_lambda=0.5,
+                 temperature=0.38):
+        super().__init__()
+        features = list(features)
+        self.config = {"features": features, "head_stride": head_stride, "grid": grid, "sigma": sigma,
+                       "rebalance_lambda": rebalance_lambda, "temperature": temperature}
+        self.head_stride, self.sigma, self.rebalance_lambda = head_stride, sigma, rebalance_lambda
+        self.temperature = temperature
+        centres = torch.tensor(ab_bins(grid), dtype=torch.float32)
+        self.register_buffer("centres", centres)
+        self.register_buffer("weights", torch.ones(len(centres)))
+        self.register_buffer("prior", torch.full((len(centres),), 1.0 / len(centres)))
+        self.register_buffer("table", neighbour_table(centres), persistent=False)
+        ins = [1, *features[:-1]]
+        self.down = nn.Sequential(*(down(i, o) for i, o in zip(ins, features)))
+        ups = len(features) - (head_stride.bit_length() - 1)
+        widths = list(reversed(features))[: ups + 1]
+        self.up = nn.Sequential(*(up(i, o) for i, o in zip(widths, widths[1:])))
+        self.head = nn.Conv2d(widths[-1], len(centres), 1)
+
+    @property
+    def bins(self):
+        return len(self.centres)
+
+    def forward(self, L):
+        return self.head(self.up(self.down(L)))
+
+    @torch.no_grad()
+    def set_prior(self, ab):
+        """Class weights from the training set's ab (N,2,H,W): its bin histogram, smoothed and mixed."""
+        counts = torch.zeros(self.bins, device=ab.device)
+        for chunk in ab.split(64):
+            counts += torch.bincount(self.nearest(chunk).flatten(), minlength=self.bins)
+        self.weights, self.prior = rebalance_weights(counts / counts.sum(), self.centres, self.rebalance_lambda,
+                                                     self.sigma)
+
+    def nearest(self, ab):
+        index, weights = soft_encode(ab, self.centres, self.table, self.sigma)
+        return index.gather(-1, weights.argmax(dim=-1, keepdim=True))[..., 0]
+
+    def loss(self, output, target):
+        """Soft cross-entropy against the 5 nearest bins, weighted by the rebalance weight of the
+        nearest; the target has 5 non-zeros per pixel, so only those logits are gathered."""
+        ab = F.avg_pool2d(target, self.head_stride) if self.head_stride > 1 else target
+        index, weights = soft_encode(ab, self.centres, self.table, self.sigma)
+        logits = output.float()
+        picked = logits.permute(0, 2, 3, 1).gather(-1, index)
+        cross_entropy = torch.logsumexp(logits, dim=1) - (weights * picked).sum(dim=-1)
+        rebalance = self.weights[index.gather(-1, weights.argmax(dim=-1, keepdim=True))[..., 0]]
+        return (rebalance * cross_entropy).mean()
+
+    def predict_ab(self, output, size=None):
+        ab = annealed_mean(output.float(), self.centres, self.temperature)
+        return ab if size is None else F.interpolate(ab, size=size, mode="bilinear", align_corners=False)
+
+    def entropy(self, output):
+        """Per-pixel entropy of the predicted bin distribution, in nats: high where the model is unsure."""
+        logp = F.log_softmax(output.float(), dim=1)
+        return -(logp.exp() * logp).sum(dim=1)
+
+
+MODELS = {"regressor": MeanChromaRegressor, "colorizer": Colorizer, "classifier": ClassColorizer}
 
 
 def build(name, config):

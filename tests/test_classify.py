@@ -1,0 +1,94 @@
+import json
+
+import cv2
+import numpy as np
+import pytest
+import torch
+
+from common.color import ab_bins, annealed_mean, mode, neighbour_table, rebalance_weights, soft_encode
+from common.engine import load_checkpoint, model_from_checkpoint
+from test_colorizer import main as evaluate_main
+from train_colorizer import main as colorizer_main
+
+SMALL = ["--size", "32", "--augment", "4", "--batch-size", "8", "--device", "cpu"]
+
+
+def round_trip_error(L, a, b):
+    lab = np.array([[[L, a, b]]], np.float32)
+    rgb = cv2.cvtColor(lab, cv2.COLOR_Lab2RGB)
+    return np.abs(cv2.cvtColor(np.clip(rgb, 0, 1), cv2.COLOR_RGB2Lab) - lab).max()
+
+
+def test_bins_are_deterministic_and_in_gamut_for_some_L():
+    centres = ab_bins()
+    ab_bins.cache_clear()
+    assert np.array_equal(centres, ab_bins()) and len(centres) == 228
+    assert len(np.unique(centres, axis=0)) == len(centres) and (np.abs(centres) % 10 == 0).all()
+    L = np.linspace(1, 99, 99)
+    for a, b in centres:  # OpenCV, not our own inverse, is the judge: a colour in gamut survives the round trip
+        assert min(round_trip_error(l_, a, b) for l_ in L) < 0.5, (a, b)
+    assert min(round_trip_error(l_, 100, -100) for l_ in L) > 5  # an excluded corner really is outside
+
+
+@pytest.fixture
+def centres():
+    return torch.tensor(ab_bins(), dtype=torch.float32)
+
+
+def test_soft_encoding_sums_to_one_and_peaks_on_the_true_bin(centres):
+    table = neighbour_table(centres)
+    true = torch.randint(len(centres), (3, 4, 5))
+    ab = centres[true].permute(0, 3, 1, 2) + torch.empty(3, 2, 4, 5).uniform_(-2, 2)
+    index, weights = soft_encode(ab, centres, table)
+    assert index.shape == weights.shape == (3, 4, 5, 5)
+    assert torch.allclose(weights.sum(-1), torch.ones(3, 4, 5))
+    top = index.gather(-1, weights.argmax(-1, keepdim=True))[..., 0]
+    assert torch.equal(top, true) and (weights.max(-1).values > 0.5).all()
+
+
+
+def test_neighbour_table_keeps_the_mass_of_the_exact_nearest_bins(centres):
+    ab = torch.empty(1, 2, 64, 64).uniform_(-110, 110)
+    index, _ = soft_encode(ab, centres, neighbour_table(centres))
+    points = ab.permute(0, 2, 3, 1).reshape(-1, 2)
+    distance = torch.cdist(points, centres)
+    exact = distance.topk(5, largest=False).values
+    ours = distance.gather(1, index.reshape(-1, 5))
+    mass = lambda d: torch.exp(-(d**2) / 50).sum(1)  # noqa: E731
+    assert (mass(ours) >= 0.97 * mass(exact)).all()
+
+
+def test_rebalancing_has_unit_expectation_and_favours_rare_bins(centres):
+    p = torch.rand(len(centres)) ** 4
+    p /= p.sum()
+    weights, smoothed = rebalance_weights(p, centres, lam=0.5)
+    assert torch.isclose((smoothed * weights).sum(), torch.tensor(1.0))
+    order = smoothed.argsort()
+    assert (weights[order].diff() <= 1e-6).all() and weights[order[0]] > weights[order[-1]]
+    flat, _ = rebalance_weights(p, centres, lam=1.0)
+    assert torch.allclose(flat, torch.ones(len(centres)), atol=1e-5)
+
+
+def test_annealed_mean_spans_expectation_to_mode(centres):
+    logits = torch.randn(2, len(centres), 3, 3) * 3
+    logits.scatter_add_(1, logits.argmax(1, keepdim=True), torch.ones(2, 1, 3, 3))  # a clear winner per pixel
+    expectation = torch.einsum("nqhw,qc->nchw", logits.softmax(1), centres)
+    assert torch.allclose(annealed_mean(logits, centres, 1.0), expectation, atol=1e-4)
+    assert torch.allclose(annealed_mean(logits, centres, 0.01), mode(logits, centres), atol=1e-2)
+    assert torch.equal(annealed_mean(logits, centres, 0), mode(logits, centres))
+
+
+def test_short_classifier_run_lowers_loss_and_sweeps_temperature(tiny_split, tmp_path, capsys):
+    out = tmp_path / "cls"
+    colorizer_main(["--data", str(tiny_split), "--out", str(out), "--epochs", "3", "--net", "2",
+                    "--loss", "classify", *SMALL])
+    h = json.loads((out / "metrics.json").read_text())["history"]
+    assert h["train_loss"][-1] < h["train_loss"][0]
+    state = load_checkpoint(out / "model.pt")
+    model = model_from_checkpoint(state)
+    assert state["model"] == "classifier" and model.weights.std() > 0  # the prior was fitted and saved
+    evaluate_main(["--checkpoint", str(out / "model.pt"), "--data", str(tiny_split), "--out", str(tmp_path / "t"),
+                   "--temperature", "0.38", "1"])
+    sweep = json.loads((tmp_path / "t" / "sweep.json").read_text())
+    assert [m["temperature"] for m in sweep.values()] == [0.38, 1.0]
+    assert "at T=0.38" in capsys.readouterr().out
