@@ -17,7 +17,7 @@ OUT     ?= $(RUNS)/$(TAG)
 CHECKPOINT ?= $(if $(TANH),pretrained/tanh.pt,pretrained/network3.pt)
 export DATA
 
-.PHONY: setup data split train train-regressor test experiments lint check clean
+.PHONY: setup data split train train-regressor test experiments bench demo lint check clean
 
 setup: $(VENV)/.installed
 $(VENV)/.installed: requirements.txt
@@ -47,6 +47,13 @@ experiments: split
 	for n in 1 2 3; do $(MAKE) --no-print-directory train NET=$$n OUT=$(RUNS)/experiments/net$$n || exit 1; done
 	$(PY) experiments.py $(RUNS)/experiments/net1 $(RUNS)/experiments/net2 $(RUNS)/experiments/net3 \
 		--out $(RUNS)/experiments/results.md
+
+bench: split
+	$(PY) bench.py --data $(SPLIT) --device $(DEVICE) --json $(RUNS)/bench.json
+
+demo: setup
+	$(PY) colorize.py "$$($(PY) -c "import matplotlib.cbook as c; print(c.get_sample_data('grace_hopper.jpg').name)")" \
+		-o $(RUNS)/demo --compare --overwrite --device $(DEVICE)
 
 lint: setup
 	$(VENV)/bin/ruff check .

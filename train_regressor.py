@@ -12,6 +12,8 @@ def main(argv=None):
     parser = add_training_args(argparse.ArgumentParser(description=__doc__), lr=1e-3, out="runs/regressor")
     args = parser.parse_args(argv)
     _, metrics = train_from_args(MeanChromaRegressor, args, "Mean-chroma regressor", extra_metrics=mean_ab_baseline)
+    if metrics is None:  # a torchrun rank other than 0
+        return
     print(f"mean ab MSE {metrics['test_loss']:.2f} vs {metrics['baseline_mean_ab_mse']:.2f} for always answering "
           f"the training mean; per pixel {metrics['mse_ab']:.2f} vs {metrics['baseline_mse_ab']:.2f}")
 

@@ -184,24 +184,37 @@ def make_target(ab, target):
 class TrainBatches:
     """Augmented epochs over an in-memory split: `augment` samples per image, per-sample warps."""
 
-    def __init__(self, images, batch_size=100, augment=10, size=128, seed=42, device="cpu", target="ab"):
+    def __init__(self, images, batch_size=100, augment=10, size=128, seed=42, device="cpu", target="ab",
+                 rank=0, world=1):
         self.images = images.to(device)
         self.batch_size, self.augment, self.size = batch_size, augment, size
-        self.seed, self.target = seed, target
+        self.seed, self.target, self.rank, self.world = seed, target, rank, world
 
     def __len__(self):
-        return math.ceil(len(self.images) * self.augment / self.batch_size)
+        return sum(1 for _ in self._global_batches(0))
 
     @property
     def samples(self):
         return len(self.images) * self.augment
 
-    def epoch(self, epoch):
-        """Batches of (L, target) for one epoch; the same (seed, epoch) always gives the same batches."""
+    def _global_batches(self, epoch):
+        """(image index, crop params) of every global batch; identical on every rank. A last batch too
+        small to give each rank a sample is dropped."""
         generator = torch.Generator().manual_seed(self.seed * 100_003 + epoch)
         order = torch.randperm(self.samples, generator=generator) % len(self.images)
         for index in order.split(self.batch_size):
             params = crop_params(len(index), generator)
+            if len(index) >= self.world:
+                yield index, params
+
+    def plan(self, epoch):
+        """This rank's (image index, crop params) per batch: its own disjoint slice of every global batch."""
+        for index, params in self._global_batches(epoch):
+            yield index.tensor_split(self.world)[self.rank], params.tensor_split(self.world)[self.rank]
+
+    def epoch(self, epoch):
+        """Batches of (L, target) for one epoch; the same (seed, epoch) always gives the same batches."""
+        for index, params in self.plan(epoch):
             rgb = augment(self.images[index.to(self.images.device)], params, self.size)
             L, ab = split_lab(rgb_to_lab_torch(rgb))
             yield L, make_target(ab, self.target)

@@ -17,6 +17,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
+from . import distributed
 from .cli import UserError, resolve_device, seed_everything
 from .color import merge_L_ab, rgb_to_lab, rgb_to_lab_torch
 from .data import EvalBatches, TrainBatches, load_folder, split_folders, writable_dir
@@ -166,14 +167,17 @@ def make_scheduler(optimizer, schedule, epochs):
 
 
 def fit(model, train, test, *, epochs, lr, out, device, schedule="none", resume=None, run_args=None,
-        samples=None, on_epoch=None):
+        samples=None, sync_bn=False):
     """Train `model` on `train` batches, score `test` each epoch, checkpoint every epoch to out/last.pt.
 
     Returns the history. SIGINT/SIGTERM stop between steps with last.pt intact; a NaN loss stops
     with a clear message, also keeping last.pt. `samples` (uint8 images) get a figure each epoch.
+    Under torchrun every rank trains its shard through DDP and rank 0 alone writes.
     """
     out = Path(out)
+    main = distributed.is_main()
     model.to(device, memory_format=torch.channels_last)
+    net = distributed.wrap(model, device, sync_bn)
     optimizer = make_optimizer(model, lr, device)
     scheduler = make_scheduler(optimizer, schedule, epochs)
     history, start = {"train_loss": [], "test_loss": [], "seconds": []}, 0
@@ -187,7 +191,8 @@ def fit(model, train, test, *, epochs, lr, out, device, schedule="none", resume=
         scheduler.load_state_dict(state["scheduler"])
         history, start = state["history"], state["epoch"]
         torch.set_rng_state(state["rng"])
-        print(f"resuming {resume} after epoch {start}")
+        if main:
+            print(f"resuming {resume} after epoch {start}")
     previous = signal.signal(signal.SIGTERM, _raise_interrupt)
     try:
         for epoch in range(start, epochs):
@@ -195,17 +200,18 @@ def fit(model, train, test, *, epochs, lr, out, device, schedule="none", resume=
             model.train()
             total, count = torch.zeros((), device=device), 0
             bar = tqdm(train.epoch(epoch), total=len(train), desc=f"epoch {epoch + 1}/{epochs}", leave=False,
-                       disable=None)
+                       disable=None if main else True)
             for L, target in bar:
                 with autocast(device):
-                    output = model(L.contiguous(memory_format=torch.channels_last))
+                    output = net(L.contiguous(memory_format=torch.channels_last))
                 loss = model.loss(output.float(), target)
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
                 optimizer.step()
                 total += loss.detach() * len(L)
                 count += len(L)
-            train_loss = total.item() / count
+            sums = distributed.all_sum(torch.stack([total.float(), torch.tensor(float(count), device=device)]))
+            train_loss = (sums[0] / sums[1]).item()
             if not math.isfinite(train_loss):
                 raise DivergedError(f"loss became {train_loss} in epoch {epoch + 1}; {out / 'last.pt'} keeps the last "
                                "good epoch; lower --lr and --resume from it, or start again")
@@ -213,6 +219,8 @@ def fit(model, train, test, *, epochs, lr, out, device, schedule="none", resume=
             history["train_loss"].append(train_loss)
             history["test_loss"].append(test_loss(model, test, device))
             history["seconds"].append(time.perf_counter() - tic)
+            if not main:
+                continue
             save_checkpoint(out / "last.pt", model, epoch=epoch + 1, history=history,
                             optimizer=optimizer.state_dict(), scheduler=scheduler.state_dict(),
                             rng=torch.get_rng_state(), args=run_args or {})
@@ -221,13 +229,12 @@ def fit(model, train, test, *, epochs, lr, out, device, schedule="none", resume=
                 sample_figure(model, samples, device, out / "samples" / f"epoch_{epoch + 1:03d}.png")
             tqdm.write(f"epoch {epoch + 1}/{epochs}  train {train_loss:.4g}  test {history['test_loss'][-1]:.4g}"
                        f"  {history['seconds'][-1]:.1f}s")
-            if on_epoch:
-                on_epoch(epoch, history)
     except KeyboardInterrupt:
         done = len(history["train_loss"])
         where = f"{out / 'last.pt'} holds epoch {done}" if done else "no epoch had finished, nothing to resume"
-        print(f"\ninterrupted: {where}; continue with the same command plus --resume {out / 'last.pt'}",
-              file=sys.stderr)
+        if main:
+            print(f"\ninterrupted: {where}; continue with the same command plus --resume {out / 'last.pt'}",
+                  file=sys.stderr)
         sys.exit(130)
     finally:
         signal.signal(signal.SIGTERM, previous)
@@ -249,7 +256,8 @@ def plain_args(args):
 
 def train_from_args(make_model, args, title, extra_metrics=None):
     """What every training script does: seed, build, load the split, fit, evaluate, write artefacts."""
-    device = resolve_device(args.device)
+    device = distributed.setup(resolve_device(args.device))
+    rank, world = distributed.rank(), distributed.world_size()
     out = writable_dir(args.out)
     train_dir, test_dir = split_folders(args.data)
     train_images, _ = load_folder(train_dir, args.size)
@@ -258,15 +266,21 @@ def train_from_args(make_model, args, title, extra_metrics=None):
     model = make_model()
     if hasattr(model, "set_prior"):
         model.set_prior(rgb_to_lab_torch(train_images.float() / 255.0)[:, 1:])
-    train = TrainBatches(train_images, args.batch_size, args.augment, args.size, args.seed, device, model.target)
+    train = TrainBatches(train_images, args.batch_size, args.augment, args.size, args.seed, device, model.target,
+                         rank=rank, world=world)
     test = EvalBatches(test_images, test_names, batch_size=100, device=device, target=model.target)
     run_args = plain_args(args)
-    print(f"{title}: {len(train_images)} train images x {args.augment} = {train.samples} samples/epoch, "
-          f"{len(test_images)} test images, {sum(p.numel() for p in model.parameters()):,} parameters, {device}")
+    if rank == 0:
+        print(f"{title}: {len(train_images)} train images x {args.augment} = {train.samples} samples/epoch, "
+              f"{len(test_images)} test images, {sum(p.numel() for p in model.parameters()):,} parameters, {device}"
+              + (f", {world} processes" if world > 1 else ""))
     tic = time.perf_counter()
     history = fit(model, train, test, epochs=args.epochs, lr=args.lr, out=out, device=device,
                   schedule=getattr(args, "lr_schedule", "none"), resume=args.resume, run_args=run_args,
-                  samples=test_images[:6] if getattr(args, "samples", True) else None)
+                  samples=test_images[:6], sync_bn=getattr(args, "sync_bn", False))
+    distributed.teardown()
+    if rank != 0:
+        return model, None
     metrics = evaluate(model, test_images, test_names, device, out=out / "test")
     metrics["train_seconds"] = sum(history["seconds"])
     metrics["device"] = str(device)

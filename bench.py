@@ -1,0 +1,151 @@
+"""Training throughput, measured in one run on one machine: (1) the model step alone on ready tensors,
+(2) the full step with our in-memory batched pipeline, (3) a naive per-sample PIL + OpenCV pipeline
+through a DataLoader with 2 workers, as the report's notebooks had it. Prints one table."""
+import argparse
+import json
+import resource
+import time
+
+import cv2
+import numpy as np
+import torch
+from PIL import Image
+from torch.utils.data import DataLoader, Dataset
+from torchvision.transforms import v2
+
+from common.cli import UserError, add_common_args, guarded, resolve_device, seed_everything
+from common.data import CROP_SCALE, TrainBatches, load_folder, split_folders
+from common.engine import autocast, make_optimizer
+from common.models import PRESETS, Colorizer
+
+
+class NaiveFaces(Dataset):
+    """One sample at a time: PIL flip and crop, then OpenCV LAB; the baseline to beat."""
+
+    def __init__(self, images, augment, size):
+        self.images = [Image.fromarray(img.permute(1, 2, 0).numpy()) for img in images]
+        self.augment = augment
+        self.transform = v2.Compose([v2.RandomHorizontalFlip(), v2.RandomResizedCrop(size, scale=CROP_SCALE)])
+
+    def __len__(self):
+        return len(self.images) * self.augment
+
+    def __getitem__(self, i):
+        rgb = np.asarray(self.transform(self.images[i % len(self.images)]), dtype=np.float32) / 255.0
+        lab = cv2.cvtColor(rgb, cv2.COLOR_RGB2Lab)
+        return torch.from_numpy(lab[..., :1] / 100.0).permute(2, 0, 1), torch.from_numpy(lab[..., 1:]).permute(2, 0, 1)
+
+
+def sync(device):
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+
+
+def timed(batches, step, steps, warmup, device):
+    """Samples per second of `step` over `steps` batches after `warmup` batches."""
+    count, tic = 0, None
+    for i, (L, ab) in enumerate(batches):
+        if i == warmup:
+            sync(device)
+            tic, count = time.perf_counter(), 0
+        step(L.to(device, non_blocking=True), ab.to(device, non_blocking=True))
+        count += len(L)
+        if i + 1 == warmup + steps:
+            break
+    sync(device)
+    return count / (time.perf_counter() - tic)
+
+
+def peak_memory_mb(device):
+    if device.type == "cuda":
+        return torch.cuda.max_memory_allocated(device) / 2**20
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def repeat(batch):
+    while True:
+        yield batch
+
+
+@guarded
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__)
+    p.add_argument("--data", default="data/split", help="split made by split_data.py (default: %(default)s)")
+    p.add_argument("--net", type=int, choices=sorted(PRESETS), default=3)
+    p.add_argument("--batch-size", type=int, default=100)
+    p.add_argument("--steps", type=int, default=20, help="timed steps per measurement (default: %(default)s)")
+    p.add_argument("--warmup", type=int, default=3)
+    p.add_argument("--full-run", action="store_true", help="also time the whole default run (200 epochs)")
+    p.add_argument("--json", help="also write the figures to this JSON file")
+    add_common_args(p)
+    args = p.parse_args(argv)
+    device = resolve_device(args.device)
+    seed_everything(args.seed)
+    images, _ = load_folder(split_folders(args.data)[0])
+    model = Colorizer(PRESETS[args.net]).to(device, memory_format=torch.channels_last)
+    optimizer = make_optimizer(model, 0.01, device)
+
+    def step(L, ab):
+        with autocast(device):
+            output = model(L.contiguous(memory_format=torch.channels_last))
+        loss = model.loss(output.float(), ab)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+
+    ours = TrainBatches(images, args.batch_size, 10, 128, args.seed, device)
+    ready = next(ours.epoch(0))
+    n = args.steps
+    model_only = timed(repeat(ready), step, n, args.warmup, device)
+    pipeline = timed(ours.epoch(1), step, n, args.warmup, device)
+    peak = peak_memory_mb(device)
+    loader = DataLoader(NaiveFaces(images, 10, 128), batch_size=args.batch_size, shuffle=True, num_workers=2,
+                        persistent_workers=False, pin_memory=device.type == "cuda")
+    naive = timed(iter(loader), step, n, args.warmup, device)
+    name = torch.cuda.get_device_name(device) if device.type == "cuda" else f"cpu ({torch.get_num_threads()} threads)"
+    figures = {"device": name, "net": args.net, "batch_size": args.batch_size, "model_only_sps": model_only,
+               "pipeline_sps": pipeline, "naive_sps": naive, "pipeline_over_model": pipeline / model_only,
+               "pipeline_over_naive": pipeline / naive, "peak_memory_mb": peak}
+    if args.full_run:
+        if device.type != "cuda":
+            raise UserError("--full-run is meant for a GPU: 200 epochs take over an hour on a CPU")
+        figures.update(full_run(args, device))
+    print(f"device: {figures['device']}, Network {args.net}, batch {args.batch_size}")
+    print(f"{'measurement':<44}{'samples/s':>12}")
+    print(f"{'(1) model step on ready tensors':<44}{model_only:>12.0f}")
+    print(f"{'(2) full step, our pipeline':<44}{pipeline:>12.0f}")
+    print(f"{'(3) full step, naive DataLoader pipeline':<44}{naive:>12.0f}")
+    print(f"(2)/(1) = {figures['pipeline_over_model']:.2f}   (2)/(3) = {figures['pipeline_over_naive']:.2f}   "
+          f"peak memory {peak:.0f} MB")
+    if "full_run_seconds" in figures:
+        print(f"full run: {figures['full_run_epochs']} epochs in {figures['full_run_seconds']:.1f}s, "
+              f"test MSE {figures['full_run_test_mse']:.2f}")
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(figures, f, indent=1)
+
+
+def full_run(args, device):
+    """The report's default Network 3 run end to end (200 epochs, batch 100), with its test MSE."""
+    import tempfile
+
+    from common.data import EvalBatches
+    from common.engine import fit, test_loss
+
+    seed_everything(args.seed)
+    model = Colorizer(PRESETS[3])
+    train_dir, test_dir = split_folders(args.data)
+    train = TrainBatches(load_folder(train_dir)[0], 100, 10, 128, args.seed, device)
+    test_images, names = load_folder(test_dir)
+    test = EvalBatches(test_images, names, batch_size=100, device=device)
+    with tempfile.TemporaryDirectory() as out:
+        sync(device)
+        tic = time.perf_counter()
+        fit(model, train, test, epochs=200, lr=0.01, out=out, device=device)
+        sync(device)
+        seconds = time.perf_counter() - tic
+    return {"full_run_seconds": seconds, "full_run_epochs": 200, "full_run_test_mse": test_loss(model, test, device)}
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,88 @@
+import os
+import subprocess
+import sys
+
+import torch
+import torch.distributed as dist
+import torch.multiprocessing as mp
+from torch.nn.parallel import DistributedDataParallel
+
+from common.data import TrainBatches
+from common.engine import load_checkpoint
+from common.models import Colorizer
+from test_colorizer import main as evaluate_main
+from tests.conftest import ROOT
+
+FEATURES = (4, 4, 8, 8, 8)
+
+
+def test_ranks_take_disjoint_slices_that_cover_each_global_batch():
+    images = torch.randint(0, 256, (7, 3, 16, 16), dtype=torch.uint8)
+    whole = list(TrainBatches(images, batch_size=6, augment=3, size=16, seed=1).plan(2))
+    ranks = [list(TrainBatches(images, batch_size=6, augment=3, size=16, seed=1, rank=r, world=2).plan(2))
+             for r in range(2)]
+    assert len(ranks[0]) == len(ranks[1]) == len(whole) == 4  # 21 samples: 3 batches of 6 and one of 3
+    for (index, params), (i0, p0), (i1, p1) in zip(whole, *ranks):
+        assert torch.equal(torch.cat([i0, i1]), index) and torch.equal(torch.cat([p0, p1]), params)
+        assert abs(len(i0) - len(i1)) <= 1
+    seen = [torch.cat([i for i, _ in r]) for r in ranks]
+    assert sum(len(s) for s in seen) == 21
+
+
+def step(model, batches, optimizer):
+    """One optimizer step on the mean loss over equal-sized batches, each normalised on its own."""
+    optimizer.zero_grad()
+    loss = sum(model.loss(model(L), ab) for L, ab in batches) / len(batches)
+    loss.backward()
+    optimizer.step()
+
+
+def global_batch():
+    g = torch.Generator().manual_seed(0)
+    return torch.rand(8, 1, 32, 32, generator=g), torch.randn(8, 2, 32, 32, generator=g) * 20
+
+
+def ddp_worker(rank, init_file, result):
+    dist.init_process_group("gloo", init_method=f"file://{init_file}", rank=rank, world_size=2)
+    torch.manual_seed(0)
+    model = Colorizer(FEATURES)
+    ddp = DistributedDataParallel(model)
+    optimizer = torch.optim.Adam(model.parameters(), lr=0.01)
+    L, ab = (t.chunk(2)[rank] for t in global_batch())
+    optimizer.zero_grad()
+    model.loss(ddp(L), ab).backward()
+    optimizer.step()
+    if rank == 0:
+        torch.save(model.state_dict(), result)
+    dist.destroy_process_group()
+
+
+def test_one_ddp_step_matches_one_single_process_step(tmp_path):
+    mp.spawn(ddp_worker, args=(str(tmp_path / "init"), str(tmp_path / "ddp.pt")), nprocs=2)
+    torch.manual_seed(0)
+    model = Colorizer(FEATURES)
+    L, ab = global_batch()
+    # Without SyncBatchNorm each rank normalises its own half: the reference does the same.
+    step(model, list(zip(L.chunk(2), ab.chunk(2))), torch.optim.Adam(model.parameters(), lr=0.01))
+    ddp = torch.load(tmp_path / "ddp.pt", weights_only=True)
+    moved = 0.0
+    for name, param in model.named_parameters():
+        assert torch.allclose(param, ddp[name], atol=1e-6), name
+        moved = max(moved, (param - Colorizer(FEATURES).state_dict()[name]).abs().max().item())
+    assert moved > 1e-3  # the step really changed the weights
+
+
+def test_torchrun_gloo_two_processes_trains_and_rank_zero_writes(tiny_split, tmp_path):
+    out = tmp_path / "ddp"
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    run = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
+                          "train_colorizer.py", "--data", str(tiny_split), "--out", str(out), "--epochs", "1",
+                          "--net", "1", "--size", "32", "--augment", "4", "--batch-size", "8", "--device", "cpu"],
+                         cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert run.stdout.count("epoch 1/1") == 1 and run.stdout.count("wrote") == 1 and "2 processes" in run.stdout
+    assert sorted(p.name for p in out.iterdir()) == ["last.pt", "loss.json", "loss.png", "metrics.json", "model.pt",
+                                                   "samples", "test"]
+    assert load_checkpoint(out / "model.pt")["model"] == "colorizer"
+    evaluate_main(["--checkpoint", str(out / "model.pt"), "--data", str(tiny_split), "--out", str(tmp_path / "t")])
+    assert (tmp_path / "t" / "metrics.json").is_file()

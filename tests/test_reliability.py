@@ -1,0 +1,148 @@
+import io
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import cv2
+import numpy as np
+import pytest
+import torch
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from colorize import main as colorize_main
+from common.data import ImageError, read_image
+from common.engine import load_checkpoint, save_checkpoint
+from common.models import Colorizer
+from tests.conftest import ROOT, made_up_image
+
+RUN = ["train_colorizer.py", "--net", "1", "--size", "32", "--augment", "4", "--batch-size", "8", "--device", "cpu"]
+
+
+def train(split, out, *extra):
+    return subprocess.Popen([sys.executable, *RUN, "--data", str(split), "--out", str(out), *extra], cwd=ROOT,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def finished_epochs(path):
+    try:
+        return load_checkpoint(path)["epoch"]
+    except Exception:
+        return 0
+
+
+def test_sigkill_then_resume_is_bit_identical(tiny_split, tmp_path):
+    straight = train(tiny_split, tmp_path / "straight", "--epochs", "5")
+    assert straight.wait(timeout=300) == 0, straight.stderr.read()
+    victim = train(tiny_split, tmp_path / "killed", "--epochs", "5")
+    deadline = time.time() + 300
+    while finished_epochs(tmp_path / "killed" / "last.pt") < 2 and time.time() < deadline:
+        time.sleep(0.02)
+    victim.send_signal(signal.SIGKILL)
+    victim.wait()
+    done = finished_epochs(tmp_path / "killed" / "last.pt")
+    assert 2 <= done < 5 and not (tmp_path / "killed" / "model.pt").exists()
+    resumed = train(tiny_split, tmp_path / "killed", "--epochs", "5", "--resume", str(tmp_path / "killed" / "last.pt"))
+    assert resumed.wait(timeout=300) == 0, resumed.stderr.read()
+    a = load_checkpoint(tmp_path / "straight" / "model.pt")["state_dict"]
+    b = load_checkpoint(tmp_path / "killed" / "model.pt")["state_dict"]
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_sigint_keeps_last_epoch_and_says_how_to_resume(tiny_split, tmp_path):
+    run = train(tiny_split, tmp_path / "run", "--epochs", "200")
+    while finished_epochs(tmp_path / "run" / "last.pt") < 1:
+        time.sleep(0.02)
+    run.send_signal(signal.SIGINT)
+    assert run.wait(timeout=60) == 130
+    err = run.stderr.read()
+    assert "--resume" in err and "Traceback" not in err and finished_epochs(tmp_path / "run" / "last.pt") >= 1
+
+
+def test_resume_with_other_architecture_is_refused(tiny_split, tmp_path):
+    save_checkpoint(tmp_path / "other.pt", Colorizer((3, 3, 3, 3, 3)), epoch=1)
+    run = train(tiny_split, tmp_path / "r", "--epochs", "2", "--resume", str(tmp_path / "other.pt"))
+    assert run.wait(timeout=120) == 2
+    err = run.stderr.read()
+    assert err.count("\n") == 1 and "other.pt" in err and "use the same flags" in err
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root can write anywhere")
+def test_unwritable_output_fails_before_training(tiny_split, tmp_path):
+    locked = tmp_path / "locked"
+    locked.mkdir(mode=0o500)
+    run = train(tiny_split, locked / "out", "--epochs", "1")
+    assert run.wait(timeout=60) == 2 and "cannot write" in run.stderr.read()
+
+
+def test_output_that_is_a_file_fails_before_training(tiny_split, tmp_path):
+    (tmp_path / "taken").write_text("a file, not a folder")
+    run = train(tiny_split, tmp_path / "taken" / "out", "--epochs", "1")
+    assert run.wait(timeout=60) == 2
+    err = run.stderr.read()
+    assert "cannot write output" in err and "epoch" not in err
+
+
+def encoded(fmt):
+    img = made_up_image(np.random.default_rng(0), 24)
+    return cv2.imencode(fmt, img)[1].tobytes()
+
+
+SEEDS = [encoded(".png"), encoded(".jpg"), encoded(".bmp"), encoded(".tiff"), encoded(".webp")]
+
+
+@st.composite
+def damaged_images(draw):
+    data = bytearray(draw(st.sampled_from(SEEDS)))
+    kind = draw(st.sampled_from(["truncate", "mutate", "random"]))
+    if kind == "truncate":
+        return bytes(data[: draw(st.integers(0, len(data)))])
+    if kind == "random":
+        return draw(st.binary(max_size=2048))
+    for _ in range(draw(st.integers(1, 20))):
+        data[draw(st.integers(0, len(data) - 1))] = draw(st.integers(0, 255))
+    return bytes(data)
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(data=damaged_images(), suffix=st.sampled_from([".png", ".jpg", ".tif", ".bmp", ".webp"]))
+def test_fuzz_loader_gives_an_image_or_a_clear_error(tmp_path, data, suffix):
+    path = tmp_path / f"fuzz{suffix}"
+    path.write_bytes(data)
+    try:
+        img = read_image(path)
+    except ImageError as e:
+        assert str(path) in str(e) and "\n" not in str(e)
+        return
+    assert img.dtype in (np.uint8, np.uint16) and img.ndim in (2, 3) and img.size > 0
+
+
+@pytest.fixture(scope="module")
+def small_model(tmp_path_factory):
+    path = tmp_path_factory.mktemp("m") / "m.pt"
+    save_checkpoint(path, Colorizer((4, 4, 4, 4, 4)), args={"size": 32})
+    return path
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(data=damaged_images())
+def test_fuzz_colorize_never_crashes(tmp_path, small_model, data):
+    src = tmp_path / "in"
+    src.mkdir(exist_ok=True)
+    (src / "x.png").write_bytes(data)
+    err = io.StringIO()
+    try:
+        sys.stderr, saved = err, sys.stderr
+        colorize_main([str(src), "-o", str(tmp_path / "out"), "--checkpoint", str(small_model), "--overwrite"])
+        code = 0
+    except SystemExit as e:
+        code = e.code
+    finally:
+        sys.stderr = saved
+    assert code in (0, 1) and "Traceback" not in err.getvalue()
+    if code == 0:
+        assert (tmp_path / "out" / "x_color.png").is_file()
+    else:
+        assert "x.png" in err.getvalue()
