@@ -49,7 +49,7 @@ experiments: split
 		--out $(RUNS)/experiments/results.md
 
 bench: split
-	$(PY) bench.py --data $(SPLIT) --device $(DEVICE) --json $(RUNS)/bench.json
+	$(PY) bench.py --data $(SPLIT) --device $(DEVICE) --photos --json $(RUNS)/bench.json
 
 demo: setup
 	$(PY) colorize.py "$$($(PY) -c "import matplotlib.cbook as c; print(c.get_sample_data('grace_hopper.jpg').name)")" \

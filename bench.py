@@ -76,6 +76,8 @@ def main(argv=None):
     p.add_argument("--steps", type=int, default=20, help="timed steps per measurement (default: %(default)s)")
     p.add_argument("--warmup", type=int, default=3)
     p.add_argument("--full-run", action="store_true", help="also time the whole default run (200 epochs)")
+    p.add_argument("--photos", action="store_true",
+                   help="also time colorize.py end to end on 1 and 12 MP photos and take peak RSS at 24 MP")
     p.add_argument("--json", help="also write the figures to this JSON file")
     add_common_args(p)
     args = p.parse_args(argv)
@@ -110,6 +112,8 @@ def main(argv=None):
         if device.type != "cuda":
             raise UserError("--full-run is meant for a GPU: 200 epochs take over an hour on a CPU")
         figures.update(full_run(args, device))
+    if args.photos:
+        figures.update(photo_figures(device))
     print(f"device: {figures['device']}, Network {args.net}, batch {args.batch_size}")
     print(f"{'measurement':<44}{'samples/s':>12}")
     print(f"{'(1) model step on ready tensors':<44}{model_only:>12.0f}")
@@ -120,9 +124,52 @@ def main(argv=None):
     if "full_run_seconds" in figures:
         print(f"full run: {figures['full_run_epochs']} epochs in {figures['full_run_seconds']:.1f}s, "
               f"test MSE {figures['full_run_test_mse']:.2f}")
+    for mp in PHOTO_SIZES:
+        if f"colorize_{mp}mp_mp_per_s" in figures:
+            print(f"colorize.py, {mp} MP photo: {figures[f'colorize_{mp}mp_mp_per_s']:.2f} MP/s end to end")
+    if "colorize_24mp_peak_rss_mb" in figures:
+        print(f"colorize.py, 24 MP photo: peak RSS {figures['colorize_24mp_peak_rss_mb']:.0f} MB")
     if args.json:
         with open(args.json, "w") as f:
             json.dump(figures, f, indent=1)
+
+
+PHOTO_SIZES = {1: (1224, 816), 12: (4000, 3000)}
+
+
+def synthetic_photo(path, width, height):
+    """A smooth gray JPEG of the given size (noise upsampled), standing in for a scanned photo."""
+    small = np.random.default_rng(0).integers(0, 256, (height // 64 + 1, width // 64 + 1), dtype=np.uint8)
+    cv2.imwrite(str(path), cv2.resize(small, (width, height), interpolation=cv2.INTER_CUBIC))
+
+
+def photo_figures(device):
+    """colorize.py with the default shipped model: MP/s in process, and peak RSS of a 24 MP run as a child."""
+    import subprocess
+    import sys
+    import tempfile
+    from pathlib import Path
+
+    from colorize import main as colorize_main
+
+    figures = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        for mp, (w, h) in PHOTO_SIZES.items():
+            synthetic_photo(tmp / f"{mp}.jpg", w, h)
+            colorize_main([str(tmp / f"{mp}.jpg"), "-o", str(tmp / "out"), "--overwrite", "--device", str(device)])
+            tic = time.perf_counter()
+            colorize_main([str(tmp / f"{mp}.jpg"), "-o", str(tmp / "out"), "--overwrite", "--device", str(device)])
+            figures[f"colorize_{mp}mp_mp_per_s"] = w * h / 1e6 / (time.perf_counter() - tic)
+        synthetic_photo(tmp / "24.jpg", 6000, 4000)
+        command = [sys.executable, str(Path(__file__).parent / "colorize.py"), str(tmp / "24.jpg"),
+                   "-o", str(tmp / "out"), "--device", str(device)]
+        # a fresh parent whose only child is this run, so earlier children (DataLoader workers) do not count
+        probe = ("import resource, subprocess, sys; subprocess.run(sys.argv[1:], check=True, capture_output=True); "
+                 "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)")
+        rss = subprocess.run([sys.executable, "-c", probe, *command], check=True, capture_output=True, text=True)
+        figures["colorize_24mp_peak_rss_mb"] = int(rss.stdout) / 1024
+    return figures
 
 
 def full_run(args, device):

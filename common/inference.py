@@ -8,13 +8,22 @@ from .color import _lab_to_linear_rgb, lab_to_rgb
 from .engine import autocast
 
 GAMUT_STEPS = 8
+STRIP_ROWS = 256  # full-resolution work goes in strips, so a 24 MP photo never has float64 copies whole
+
+
+def strips(height):
+    return (slice(y, y + STRIP_ROWS) for y in range(0, height, STRIP_ROWS))
 
 
 def lightness(img):
     """CIELAB L (float32 HxW, 0..100) of a decoded image of any kind (gray, RGB, RGBA; 8 or 16 bit)."""
     peak = 65535.0 if img.dtype == np.uint16 else 255.0
-    rgb = img[..., :3] if img.ndim == 3 else img[..., None].repeat(3, axis=2)
-    return cv2.cvtColor(rgb.astype(np.float32) / peak, cv2.COLOR_RGB2Lab)[..., 0]
+    L = np.empty(img.shape[:2], np.float32)
+    for rows in strips(img.shape[0]):
+        part = img[rows]
+        rgb = part[..., :3] if part.ndim == 3 else part[..., None].repeat(3, axis=2)
+        L[rows] = cv2.cvtColor(rgb.astype(np.float32) / peak, cv2.COLOR_RGB2Lab)[..., 0]
+    return L
 
 
 def in_gamut(lab):
@@ -58,8 +67,10 @@ def colorize_batch(model, images, size, device, confidence=False):
     results = []
     for img, L, ab, h in zip(images, Ls, ab_small, entropy):
         H, W = L.shape
-        ab_full = np.dstack([cv2.resize(c, (W, H), interpolation=cv2.INTER_LINEAR) for c in ab])
-        rgb = compose(fit_gamut(L, ab_full), img)
+        a, b = (cv2.resize(c, (W, H), interpolation=cv2.INTER_LINEAR) for c in ab)
+        rgb = np.empty((H, W, 4 if img.ndim == 3 and img.shape[2] == 4 else 3), img.dtype)
+        for rows in strips(H):
+            rgb[rows] = compose(fit_gamut(L[rows], np.dstack([a[rows], b[rows]])), img[rows])
         conf = None if h is None else cv2.resize(h, (W, H), interpolation=cv2.INTER_LINEAR) / np.log(model.bins)
         results.append((rgb, conf))
     return results
