@@ -14,6 +14,8 @@ DEVICE  ?= auto
 RUNS    ?= runs
 TAG     := $(if $(filter classify,$(LOSS)),classifier-net$(NET),net$(NET)$(if $(TANH),-tanh))
 OUT     ?= $(RUNS)/$(TAG)
+NPROC   ?=
+LAUNCH  := $(if $(NPROC),$(VENV)/bin/torchrun --standalone --nproc_per_node=$(NPROC),$(PY))
 CHECKPOINT ?= $(if $(TANH),pretrained/tanh.pt,pretrained/network3.pt)
 export DATA
 
@@ -32,11 +34,11 @@ split: data
 	$(PY) split_data.py --src $(DATA) --out $(SPLIT) --seed $(SEED)
 
 train: split
-	$(PY) train_colorizer.py --data $(SPLIT) --net $(NET) $(if $(TANH),--tanh) --loss $(LOSS) --epochs $(EPOCHS) \
+	$(LAUNCH) train_colorizer.py --data $(SPLIT) --net $(NET) $(if $(TANH),--tanh) --loss $(LOSS) --epochs $(EPOCHS) \
 		--lr-schedule $(SCHEDULE) --seed $(SEED) --device $(DEVICE) --out $(OUT)
 
 train-regressor: split
-	$(PY) train_regressor.py --data $(SPLIT) --epochs $(EPOCHS) --seed $(SEED) --device $(DEVICE) \
+	$(LAUNCH) train_regressor.py --data $(SPLIT) --epochs $(EPOCHS) --seed $(SEED) --device $(DEVICE) \
 		--out $(RUNS)/regressor
 
 test: split

@@ -168,7 +168,8 @@ def make_scheduler(optimizer, schedule, epochs):
 
 def fit(model, train, test, *, epochs, lr, out, device, schedule="none", resume=None, run_args=None,
         samples=None, sync_bn=False):
-    """Train `model` on `train` batches, score `test` each epoch, checkpoint every epoch to out/last.pt.
+    """Train `model` on `train` batches, score `test` each epoch, checkpoint every epoch to out/last.pt
+    (and out/best.pt when the test loss is the lowest so far; the run's result is the last epoch).
 
     Returns the history. SIGINT/SIGTERM stop between steps with last.pt intact; a NaN loss stops
     with a clear message, also keeping last.pt. `samples` (uint8 images) get a figure each epoch.
@@ -213,8 +214,8 @@ def fit(model, train, test, *, epochs, lr, out, device, schedule="none", resume=
             sums = distributed.all_sum(torch.stack([total.float(), torch.tensor(float(count), device=device)]))
             train_loss = (sums[0] / sums[1]).item()
             if not math.isfinite(train_loss):
-                raise DivergedError(f"loss became {train_loss} in epoch {epoch + 1}; {out / 'last.pt'} keeps the last "
-                               "good epoch; lower --lr and --resume from it, or start again")
+                raise DivergedError(f"loss became {train_loss} in epoch {epoch + 1}; {out / 'last.pt'} keeps the "
+                                    "last good epoch; lower --lr and --resume from it, or start again")
             scheduler.step()
             history["train_loss"].append(train_loss)
             history["test_loss"].append(test_loss(model, test, device))
@@ -224,6 +225,9 @@ def fit(model, train, test, *, epochs, lr, out, device, schedule="none", resume=
             save_checkpoint(out / "last.pt", model, epoch=epoch + 1, history=history,
                             optimizer=optimizer.state_dict(), scheduler=scheduler.state_dict(),
                             rng=torch.get_rng_state(), args=run_args or {})
+            if history["test_loss"][-1] <= min(history["test_loss"]):
+                save_checkpoint(out / "best.pt", model, metrics={"test_loss": history["test_loss"][-1]},
+                                epoch=epoch + 1, args=run_args or {})
             if samples is not None:
                 (out / "samples").mkdir(exist_ok=True)
                 sample_figure(model, samples, device, out / "samples" / f"epoch_{epoch + 1:03d}.png")

@@ -61,6 +61,25 @@ def test_sigint_keeps_last_epoch_and_says_how_to_resume(tiny_split, tmp_path):
     assert "--resume" in err and "Traceback" not in err and finished_epochs(tmp_path / "run" / "last.pt") >= 1
 
 
+def test_nan_loss_stops_with_a_clear_message_and_keeps_the_last_good_epoch(tiny_split, tmp_path, monkeypatch, capsys):
+    from train_colorizer import main as colorizer_main
+
+    calls, real_loss = [0], Colorizer.loss
+
+    def poisoned(self, output, target):
+        calls[0] += self.training
+        loss = real_loss(self, output, target)
+        return loss * float("nan") if calls[0] > 8 else loss  # epoch 1 is 8 steps; epoch 2 goes bad
+
+    monkeypatch.setattr(Colorizer, "loss", poisoned)
+    with pytest.raises(SystemExit) as e:
+        colorizer_main([*RUN[1:], "--data", str(tiny_split), "--out", str(tmp_path / "r"), "--epochs", "3"])
+    err = capsys.readouterr().err
+    assert e.value.code == 2 and "loss became nan in epoch 2" in err and err.count("\n") == 1
+    state = load_checkpoint(tmp_path / "r" / "last.pt")
+    assert state["epoch"] == 1 and all(torch.isfinite(v).all() for v in state["state_dict"].values())
+
+
 def test_resume_with_other_architecture_is_refused(tiny_split, tmp_path):
     save_checkpoint(tmp_path / "other.pt", Colorizer((3, 3, 3, 3, 3)), epoch=1)
     run = train(tiny_split, tmp_path / "r", "--epochs", "2", "--resume", str(tmp_path / "other.pt"))
@@ -83,6 +102,29 @@ def test_output_that_is_a_file_fails_before_training(tiny_split, tmp_path):
     assert run.wait(timeout=60) == 2
     err = run.stderr.read()
     assert "cannot write output" in err and "epoch" not in err
+
+
+def test_paths_with_spaces_and_non_ascii_work_everywhere(tiny_split, tmp_path):
+    import shutil
+
+    from split_data import main as split_main
+    from test_colorizer import main as evaluate_main
+    from train_colorizer import main as colorizer_main
+
+    odd = tmp_path / "my phötos ünï"
+    shutil.copytree(tiny_split / "train", odd / "all")
+    split_main(["--src", str(odd / "all"), "--out", str(odd / "split ä"), "--test-size", "0.25"])
+    colorizer_main(["--data", str(odd / "split ä"), "--out", str(odd / "rün 1"), "--epochs", "1", "--net", "1",
+                    "--size", "32", "--augment", "2", "--batch-size", "8", "--device", "cpu"])
+    for name in ("model.pt", "last.pt", "best.pt", "loss.png"):
+        assert (odd / "rün 1" / name).is_file()
+    evaluate_main(["--checkpoint", str(odd / "rün 1" / "model.pt"), "--data", str(odd / "split ä"),
+                   "--out", str(odd / "tëst out")])
+    photo = odd / "all" / sorted(p.name for p in (odd / "all").iterdir())[0]
+    renamed = photo.with_name("grand mère 1952.png")
+    photo.rename(renamed)
+    colorize_main([str(renamed), "-o", str(odd / "cölor out"), "--checkpoint", str(odd / "rün 1" / "model.pt")])
+    assert (odd / "cölor out" / "grand mère 1952_color.png").is_file()
 
 
 def encoded(fmt):
