@@ -6,6 +6,7 @@ with its own parameters per sample, and only then converted to LAB.
 """
 import math
 import os
+import warnings
 from pathlib import Path
 
 import cv2
@@ -40,16 +41,20 @@ def list_images(folder):
 def image_size(path):
     """(width, height) from the header alone, so huge files can be refused before decoding."""
     try:
-        with Image.open(path) as im:
-            return im.size
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # damaged headers are reported by read_image, once
+            with Image.open(path) as im:
+                return im.size
     except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError):
         return None
 
 
 def _exif_orientation(path):
     try:
-        with Image.open(path) as im:
-            return int(im.getexif().get(_EXIF_ORIENTATION, 1))
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            with Image.open(path) as im:
+                return int(im.getexif().get(_EXIF_ORIENTATION, 1))
     except Exception:  # a broken EXIF block must not cost the user the picture
         return 1
 

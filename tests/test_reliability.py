@@ -81,7 +81,7 @@ def test_nan_loss_stops_with_a_clear_message_and_keeps_the_last_good_epoch(tiny_
 
 
 def test_resume_with_other_architecture_is_refused(tiny_split, tmp_path):
-    save_checkpoint(tmp_path / "other.pt", Colorizer((3, 3, 3, 3, 3)), epoch=1)
+    save_checkpoint(tmp_path / "other.pt", Colorizer((4, 4, 4, 4, 4)), epoch=1)
     run = train(tiny_split, tmp_path / "r", "--epochs", "2", "--resume", str(tmp_path / "other.pt"))
     assert run.wait(timeout=120) == 2
     err = run.stderr.read()
