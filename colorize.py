@@ -13,7 +13,7 @@ import numpy as np
 from tqdm import tqdm
 
 from common.cli import UserError, add_common_args, guarded, resolve_device, seed_everything
-from common.data import IMAGE_SUFFIXES, ImageError, image_size, read_image, to_rgb8
+from common.data import IMAGE_SUFFIXES, ImageError, image_size, read_image, to_rgb8, writable_dir
 from common.engine import load_checkpoint, model_from_checkpoint
 from common.inference import colorize_batch, lightness, write_png
 
@@ -134,10 +134,12 @@ def main(argv=None):
         model.temperature = args.temperature
     size = args.size or state.get("args", {}).get("size", 128)
     files, missing = gather(args.inputs)
+    if not files and not missing:
+        raise UserError(f"no images in {' '.join(args.inputs)} (looked for {', '.join(sorted(IMAGE_SUFFIXES))})")
+    out = writable_dir(args.out)
     skipped = [f"{m}: no such file or folder" for m in missing]
     for line in skipped:
         print(f"skipped {line}", file=sys.stderr)
-    out = Path(args.out)
     inputs = {f.resolve() for f, _ in files}
     jobs, existing = [], 0
     for path, relative in files:
@@ -153,12 +155,17 @@ def main(argv=None):
     with tqdm(total=len(jobs), unit="photo", desc="colorize", disable=None) as bar:
         for batch in batches(jobs, args, skipped):
             results = colorize_batch(model, [img for _, _, img in batch], size, device, confidence=args.confidence)
-            for (_, outputs, img), (colour, confidence) in zip(batch, results):
-                write_png(outputs["color"], colour)
-                if args.compare:
-                    write_png(outputs["compare"], comparison(img, colour))
-                if confidence is not None:
-                    write_png(outputs["confidence"], heat_map(confidence))
+            for (path, outputs, img), (colour, confidence) in zip(batch, results):
+                try:
+                    write_png(outputs["color"], colour)
+                    if args.compare:
+                        write_png(outputs["compare"], comparison(img, colour))
+                    if confidence is not None:
+                        write_png(outputs["confidence"], heat_map(confidence))
+                except OSError as e:
+                    skipped.append(f"{path}: cannot write {outputs['color'].parent} ({e.strerror or e})")
+                    tqdm.write(f"skipped {skipped[-1]}", file=sys.stderr)
+                    continue
                 written += 1
                 pixels += img.shape[0] * img.shape[1]
             bar.update(len(batch))

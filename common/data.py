@@ -34,7 +34,7 @@ class ImageError(UserError):
 def list_images(folder):
     folder = Path(folder)
     if not folder.is_dir():
-        raise UserError(f"{folder}: no such folder (run `make split`, or pass --data to an existing split)")
+        raise UserError(f"{folder}: no such folder")
     return sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
 
 

@@ -102,3 +102,16 @@ def test_regression_model_refuses_confidence_and_huge_images_are_refused(checkpo
                        str(checkpoints / "reg.pt"), "--max-pixels", "1000"])
     err = capsys.readouterr().err
     assert e.value.code == 1 and "above --max-pixels" in err and "missing.png" in err
+
+
+def test_empty_input_and_unwritable_output_are_one_line_errors(checkpoints, tmp_path, capsys):
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(SystemExit) as e:
+        colorize_main([str(tmp_path / "empty"), "-o", str(tmp_path / "o"), "--checkpoint", str(checkpoints / "reg.pt")])
+    assert e.value.code == 2 and "no images in" in capsys.readouterr().err
+    src = write_rgb(tmp_path / "x.png", made_up_image(np.random.default_rng(1), 40))
+    (tmp_path / "afile").write_text("not a folder")
+    with pytest.raises(SystemExit) as e:
+        colorize_main([str(src), "-o", str(tmp_path / "afile" / "sub"), "--checkpoint", str(checkpoints / "reg.pt")])
+    err = capsys.readouterr().err
+    assert e.value.code == 2 and "cannot write output" in err and err.count("\n") == 1
