@@ -81,8 +81,8 @@ def test_torchrun_gloo_two_processes_trains_and_rank_zero_writes(tiny_split, tmp
                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
     assert run.returncode == 0, run.stderr[-2000:]
     assert run.stdout.count("epoch 1/1") == 1 and run.stdout.count("wrote") == 1 and "2 processes" in run.stdout
-    assert sorted(p.name for p in out.iterdir()) == ["last.pt", "loss.json", "loss.png", "metrics.json", "model.pt",
-                                                   "samples", "test"]
+    assert sorted(p.name for p in out.iterdir()) == ["best.pt", "last.pt", "loss.json", "loss.png", "metrics.json",
+                                                   "model.pt", "samples", "test"]
     assert load_checkpoint(out / "model.pt")["model"] == "colorizer"
     evaluate_main(["--checkpoint", str(out / "model.pt"), "--data", str(tiny_split), "--out", str(tmp_path / "t")])
     assert (tmp_path / "t" / "metrics.json").is_file()
