@@ -15,7 +15,7 @@ from torchvision.transforms import v2
 
 from common.cli import UserError, add_common_args, guarded, resolve_device, seed_everything
 from common.data import CROP_SCALE, TrainBatches, load_folder, split_folders
-from common.engine import autocast, make_optimizer
+from common.engine import make_optimizer, train_step
 from common.models import PRESETS, Colorizer
 
 
@@ -88,12 +88,7 @@ def main(argv=None):
     optimizer = make_optimizer(model, 0.01, device)
 
     def step(L, ab):
-        with autocast(device):
-            output = model(L.contiguous(memory_format=torch.channels_last))
-        loss = model.loss(output.float(), ab)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
+        train_step(model, model, optimizer, L, ab, device)
 
     ours = TrainBatches(images, args.batch_size, 10, 128, args.seed, device)
     ready = next(ours.epoch(0))

@@ -14,7 +14,7 @@ from tqdm import tqdm
 
 from common.cli import UserError, add_common_args, guarded, resolve_device, seed_everything
 from common.data import IMAGE_SUFFIXES, ImageError, image_size, read_image, to_rgb8, writable_dir
-from common.engine import load_checkpoint, model_from_checkpoint
+from common.engine import load_model
 from common.inference import colorize_batch, lightness, write_png
 
 PRETRAINED = Path(__file__).resolve().parent / "pretrained"
@@ -124,8 +124,7 @@ def main(argv=None):
     args = parse_args(argv)
     device = resolve_device(args.device)
     seed_everything(args.seed)
-    state = load_checkpoint(args.checkpoint)
-    model = model_from_checkpoint(state, args.checkpoint).to(device)
+    model, state = load_model(args.checkpoint, device)
     if args.confidence and not hasattr(model, "entropy"):
         raise UserError(f"--confidence needs a classification model; {args.checkpoint} holds a {state['model']}")
     if args.temperature is not None:

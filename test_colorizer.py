@@ -5,7 +5,7 @@ from pathlib import Path
 
 from common.cli import UserError, add_common_args, guarded, resolve_device, seed_everything
 from common.data import load_folder, split_folders, writable_dir
-from common.engine import evaluate, load_checkpoint, model_from_checkpoint
+from common.engine import evaluate, load_model
 from common.plots import write_json
 
 REPORT_MSE = {(3, 3, 3, 3, 3): 32.89, (8, 16, 32, 64, 128): 23.62, (16, 32, 64, 128, 256): 22.19}
@@ -42,8 +42,7 @@ def main(argv=None):
     args = parse_args(argv)
     device = resolve_device(args.device)
     seed_everything(args.seed)
-    state = load_checkpoint(args.checkpoint)
-    model = model_from_checkpoint(state, args.checkpoint).to(device)
+    model, state = load_model(args.checkpoint, device)
     out = writable_dir(args.out)
     images, names = load_folder(split_folders(args.data)[1], size=state.get("args", {}).get("size", 128))
     temperatures = args.temperature or [None]

@@ -73,6 +73,12 @@ def model_from_checkpoint(state, path="checkpoint"):
     return model
 
 
+def load_model(path, device):
+    """A checkpoint's model on `device`, and the checkpoint itself (its config, args and metrics)."""
+    state = load_checkpoint(path)
+    return model_from_checkpoint(state, path).to(device), state
+
+
 def autocast(device):
     return torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda" else nullcontext()
 
@@ -156,6 +162,17 @@ def _raise_interrupt(signum, frame):
     raise KeyboardInterrupt
 
 
+def train_step(net, model, optimizer, L, target, device):
+    """One optimizer step; `net` is the model or its DDP wrapper, `model` knows the loss."""
+    with autocast(device):
+        output = net(L.contiguous(memory_format=torch.channels_last))
+    loss = model.loss(output.float(), target)
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    optimizer.step()
+    return loss.detach()
+
+
 def make_optimizer(model, lr, device):
     return torch.optim.Adam(model.parameters(), lr=lr, fused=device.type == "cuda")
 
@@ -203,13 +220,7 @@ def fit(model, train, test, *, epochs, lr, out, device, schedule="none", resume=
             bar = tqdm(train.epoch(epoch), total=len(train), desc=f"epoch {epoch + 1}/{epochs}", leave=False,
                        disable=None if main else True)
             for L, target in bar:
-                with autocast(device):
-                    output = net(L.contiguous(memory_format=torch.channels_last))
-                loss = model.loss(output.float(), target)
-                optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                optimizer.step()
-                total += loss.detach() * len(L)
+                total += train_step(net, model, optimizer, L, target, device) * len(L)
                 count += len(L)
             sums = distributed.all_sum(torch.stack([total.float(), torch.tensor(float(count), device=device)]))
             train_loss = (sums[0] / sums[1]).item()
