@@ -68,4 +68,5 @@ def add_training_args(parser, lr, out=None):
     parser.add_argument("--size", type=int, default=128, help="training image size (default: %(default)s)")
     parser.add_argument("--resume", help="continue from a last.pt of the same run")
     parser.add_argument("--sync-bn", action="store_true", help="under torchrun on CUDA: SyncBatchNorm across ranks")
+    parser.add_argument("--compile", action="store_true", help="torch.compile the training step's model")
     return add_common_args(parser)

@@ -184,7 +184,7 @@ def make_scheduler(optimizer, schedule, epochs):
 
 
 def fit(model, train, test, *, epochs, lr, out, device, schedule="none", resume=None, run_args=None,
-        samples=None, sync_bn=False):
+        samples=None, sync_bn=False, compile=False):
     """Train `model` on `train` batches, score `test` each epoch, checkpoint every epoch to out/last.pt
     (and out/best.pt when the test loss is the lowest so far; the run's result is the last epoch).
 
@@ -196,6 +196,8 @@ def fit(model, train, test, *, epochs, lr, out, device, schedule="none", resume=
     main = distributed.is_main()
     model.to(device, memory_format=torch.channels_last)
     net = distributed.wrap(model, device, sync_bn)
+    if compile:
+        net = torch.compile(net)
     optimizer = make_optimizer(model, lr, device)
     scheduler = make_scheduler(optimizer, schedule, epochs)
     history, start = {"train_loss": [], "test_loss": [], "seconds": []}, 0
@@ -292,7 +294,8 @@ def train_from_args(make_model, args, title, extra_metrics=None):
     tic = time.perf_counter()
     history = fit(model, train, test, epochs=args.epochs, lr=args.lr, out=out, device=device,
                   schedule=getattr(args, "lr_schedule", "none"), resume=args.resume, run_args=run_args,
-                  samples=test_images[:6], sync_bn=getattr(args, "sync_bn", False))
+                  samples=test_images[:6], sync_bn=getattr(args, "sync_bn", False),
+                  compile=getattr(args, "compile", False))
     distributed.teardown()
     if rank != 0:
         return model, None
