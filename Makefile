@@ -46,9 +46,10 @@ test: split
 		--out $(RUNS)/test-$(basename $(notdir $(CHECKPOINT)))
 
 experiments: split
-	for n in 1 2 3; do $(MAKE) --no-print-directory train NET=$$n OUT=$(RUNS)/experiments/net$$n || exit 1; done
+	for n in 1 2 3; do $(MAKE) --no-print-directory train NET=$$n LOSS=mse OUT=$(RUNS)/experiments/net$$n || exit 1; done
+	$(MAKE) --no-print-directory train NET=3 LOSS=classify OUT=$(RUNS)/experiments/classifier
 	$(PY) experiments.py $(RUNS)/experiments/net1 $(RUNS)/experiments/net2 $(RUNS)/experiments/net3 \
-		--out $(RUNS)/experiments/results.md
+		$(RUNS)/experiments/classifier --out $(RUNS)/experiments/results.md
 
 bench: split
 	$(PY) bench.py --data $(SPLIT) --device $(DEVICE) --photos --json $(RUNS)/bench.json
