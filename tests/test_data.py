@@ -117,3 +117,15 @@ def test_read_image_names_the_file(tmp_path):
     bad.write_bytes(b"garbage")
     with pytest.raises(ImageError, match="ünïcode name.jpg"):
         read_image(bad)
+
+
+def test_exif_orientation_is_applied(tmp_path):
+    from PIL import Image
+
+    rgb = made_up_image(np.random.default_rng(4), 32)[:, :20]  # 32 tall, 20 wide
+    exif = Image.Exif()
+    exif[0x0112] = 6  # stored sideways: the camera was turned 90 degrees clockwise
+    Image.fromarray(rgb).save(tmp_path / "turned.jpg", exif=exif, quality=95)
+    upright = read_image(tmp_path / "turned.jpg")
+    assert upright.shape[:2] == (20, 32)
+    assert np.abs(upright.astype(int) - np.rot90(rgb, 3)).mean() < 4
