@@ -261,7 +261,7 @@ def fit(model, train, test, *, epochs, lr, out, device, schedule="none", resume=
 def finish(model, history, metrics, out, run_args, title):
     """The artefacts every training run ends with: loss plot (+JSON), metrics JSON, model.pt."""
     out = Path(out)
-    loss_curve(history, out / "loss.png", title=title)
+    loss_curve(history, out / "loss.png", title=title, units=metrics["loss_units"])
     write_json(out / "metrics.json", {"metrics": metrics, "history": history, "args": run_args})
     save_checkpoint(out / "model.pt", model.cpu(), metrics=metrics, args=run_args)
 

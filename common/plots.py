@@ -12,12 +12,12 @@ def write_json(path, data):
     Path(path).write_text(json.dumps(data, indent=1) + "\n")
 
 
-def loss_curve(history, path, title="loss"):
+def loss_curve(history, path, title="loss", units="loss"):
     fig, ax = plt.subplots(figsize=(6, 4))
     epochs = range(1, len(history["train_loss"]) + 1)
     ax.plot(epochs, history["train_loss"], label="train")
     ax.plot(epochs, history["test_loss"], label="test")
-    ax.set(xlabel="epoch", ylabel="MSE" if "mse" in title.lower() else "loss", title=title, yscale="log")
+    ax.set(xlabel="epoch", ylabel=units, title=title, yscale="log")
     ax.legend()
     fig.tight_layout()
     fig.savefig(path, dpi=100)
