@@ -38,7 +38,7 @@ def test_sigkill_then_resume_is_bit_identical(tiny_split, tmp_path):
     assert straight.wait(timeout=300) == 0, straight.stderr.read()
     victim = train(tiny_split, tmp_path / "killed", "--epochs", "5")
     deadline = time.time() + 300
-    while finished_epochs(tmp_path / "killed" / "last.pt") < 2 and time.time() < deadline:
+    while finished_epochs(tmp_path / "killed" / "last.pt") < 2 and victim.poll() is None and time.time() < deadline:
         time.sleep(0.02)
     victim.send_signal(signal.SIGKILL)
     victim.wait()
@@ -53,7 +53,8 @@ def test_sigkill_then_resume_is_bit_identical(tiny_split, tmp_path):
 
 def test_sigint_keeps_last_epoch_and_says_how_to_resume(tiny_split, tmp_path):
     run = train(tiny_split, tmp_path / "run", "--epochs", "200")
-    while finished_epochs(tmp_path / "run" / "last.pt") < 1:
+    deadline = time.time() + 120
+    while finished_epochs(tmp_path / "run" / "last.pt") < 1 and run.poll() is None and time.time() < deadline:
         time.sleep(0.02)
     run.send_signal(signal.SIGINT)
     assert run.wait(timeout=60) == 130
