@@ -100,7 +100,7 @@ def load(path, max_pixels):
     return img
 
 
-def batches(jobs, args, skipped):
+def batches(jobs, args, skipped, bar):
     """Decoded photos in groups of at most --batch-size and BATCH_PIXELS; bad files go to `skipped`."""
     batch, pixels = [], 0
     for path, outputs in jobs:
@@ -109,6 +109,7 @@ def batches(jobs, args, skipped):
         except ImageError as e:
             skipped.append(str(e))
             tqdm.write(f"skipped {e}", file=sys.stderr)
+            bar.update(1)
             continue
         if batch and (len(batch) >= args.batch_size or pixels + img.shape[0] * img.shape[1] > BATCH_PIXELS):
             yield batch
@@ -152,7 +153,7 @@ def main(argv=None):
             jobs.append((path, outputs))
     written, pixels, tic = 0, 0, time.perf_counter()
     with tqdm(total=len(jobs), unit="photo", desc="colorize", disable=None) as bar:
-        for batch in batches(jobs, args, skipped):
+        for batch in batches(jobs, args, skipped, bar):
             results = colorize_batch(model, [img for _, _, img in batch], size, device, confidence=args.confidence)
             for (path, outputs, img), (colour, confidence) in zip(batch, results):
                 try:
