@@ -178,8 +178,7 @@ def full_run(args, device):
     model = Colorizer(PRESETS[3])
     train_dir, test_dir = split_folders(args.data)
     train = TrainBatches(load_folder(train_dir)[0], 100, 10, 128, args.seed, device)
-    test_images, names = load_folder(test_dir)
-    test = EvalBatches(test_images, names, batch_size=100, device=device)
+    test = EvalBatches(load_folder(test_dir)[0], batch_size=100, device=device)
     with tempfile.TemporaryDirectory() as out:
         sync(device)
         tic = time.perf_counter()

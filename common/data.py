@@ -228,8 +228,8 @@ class TrainBatches:
 class EvalBatches:
     """The test split as it is (no augmentation), in file order, in fixed-size batches."""
 
-    def __init__(self, images, names, batch_size=10, device="cpu", target="ab"):
-        self.images, self.names = images.to(device), names
+    def __init__(self, images, batch_size=10, device="cpu", target="ab"):
+        self.images = images.to(device)
         self.batch_size, self.target = batch_size, target
 
     def __len__(self):

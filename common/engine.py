@@ -132,7 +132,7 @@ def evaluate(model, images, names, device, out=None):
     lossless PNGs written to `out/images` (or from the same 8-bit images in memory without `out`)."""
     import cv2
 
-    loss = test_loss(model, EvalBatches(images, names, batch_size=10, device=device, target=model.target), device)
+    loss = test_loss(model, EvalBatches(images, batch_size=10, device=device, target=model.target), device)
     preds, truths = colorize_images(model, images, device)
     if out is not None:
         folder = Path(out) / "images"
@@ -285,7 +285,7 @@ def train_from_args(make_model, args, title, extra_metrics=None):
         model.set_prior(rgb_to_lab_torch(train_images.float() / 255.0)[:, 1:])
     train = TrainBatches(train_images, args.batch_size, args.augment, args.size, args.seed, device, model.target,
                          rank=rank, world=world)
-    test = EvalBatches(test_images, test_names, batch_size=100, device=device, target=model.target)
+    test = EvalBatches(test_images, batch_size=100, device=device, target=model.target)
     run_args = plain_args(args)
     if rank == 0:
         print(f"{title}: {len(train_images)} train images x {args.augment} = {train.samples} samples/epoch, "

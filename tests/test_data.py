@@ -75,8 +75,8 @@ def test_epoch_serves_augment_times_n_samples_and_is_seeded(images):
 
 
 def test_regressor_target_is_mean_ab(images):
-    L, ab = next(iter(EvalBatches(images, [], batch_size=3)))
-    _, mean_ab = next(iter(EvalBatches(images, [], batch_size=3, target="mean_ab")))
+    L, ab = next(iter(EvalBatches(images, batch_size=3)))
+    _, mean_ab = next(iter(EvalBatches(images, batch_size=3, target="mean_ab")))
     assert mean_ab.shape == (3, 2) and torch.allclose(mean_ab, ab.mean(dim=(2, 3)))
 
 
