@@ -6,11 +6,12 @@ from bench import main as bench_main
 def test_bench_measures_all_three_and_writes_json(tiny_split, tmp_path, capsys):
     out = tmp_path / "bench.json"
     bench_main(["--data", str(tiny_split), "--net", "1", "--batch-size", "8", "--steps", "2", "--warmup", "1",
-                "--device", "cpu", "--json", str(out)])
+                "--device", "cpu", "--full-run", "--full-run-epochs", "1", "--json", str(out)])
     figures = json.loads(out.read_text())
     for key in ("model_only_sps", "pipeline_sps", "naive_sps", "peak_memory_mb"):
         assert figures[key] > 0, key
     assert figures["device"].startswith("cpu")
+    assert figures["full_run_epochs"] == 1 and figures["full_run_seconds"] > 0 and figures["full_run_test_mse"] > 0
     assert figures["pipeline_over_model"] == figures["pipeline_sps"] / figures["model_only_sps"]
     printed = capsys.readouterr().out
-    assert "(2)/(1)" in printed and "naive" in printed
+    assert "(2)/(1)" in printed and "naive" in printed and "full run: 1 epochs" in printed
