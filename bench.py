@@ -13,7 +13,7 @@ from PIL import Image
 from torch.utils.data import DataLoader, Dataset
 from torchvision.transforms import v2
 
-from common.cli import add_common_args, guarded, resolve_device, seed_everything
+from common.cli import add_common_args, guarded, prepare, seed_everything
 from common.data import CROP_SCALE, TrainBatches, load_folder, split_folders
 from common.engine import make_optimizer, train_step
 from common.models import PRESETS, Colorizer
@@ -84,8 +84,7 @@ def main(argv=None):
     p.add_argument("--json", help="also write the figures to this JSON file")
     add_common_args(p)
     args = p.parse_args(argv)
-    device = resolve_device(args.device)
-    seed_everything(args.seed)
+    device = prepare(args)
     images, _ = load_folder(split_folders(args.data)[0])
     model = Colorizer(PRESETS[args.net]).to(device, memory_format=torch.channels_last)
     optimizer = make_optimizer(model, 0.01, device)

@@ -12,7 +12,7 @@ import cv2
 import numpy as np
 from tqdm import tqdm
 
-from common.cli import UserError, add_common_args, guarded, resolve_device, seed_everything
+from common.cli import UserError, add_common_args, guarded, prepare
 from common.data import IMAGE_SUFFIXES, ImageError, image_size, read_image, to_rgb8, writable_dir
 from common.engine import load_model
 from common.inference import colorize_batch, lightness, write_png
@@ -123,8 +123,7 @@ def batches(jobs, args, skipped, bar):
 @guarded
 def main(argv=None):
     args = parse_args(argv)
-    device = resolve_device(args.device)
-    seed_everything(args.seed)
+    device = prepare(args)
     model, state = load_model(args.checkpoint, device)
     if args.confidence and not hasattr(model, "entropy"):
         raise UserError(f"--confidence needs a classification model; {args.checkpoint} holds a {state['model']}")

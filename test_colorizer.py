@@ -3,7 +3,7 @@ from the colorized PNGs it writes (ab MSE, PSNR, SSIM, CIEDE2000, AuC, colourful
 import argparse
 from pathlib import Path
 
-from common.cli import UserError, add_common_args, guarded, resolve_device, seed_everything
+from common.cli import UserError, add_common_args, guarded, prepare
 from common.data import load_folder, split_folders, writable_dir
 from common.engine import evaluate, load_model
 from common.plots import write_json
@@ -40,8 +40,7 @@ def parse_args(argv=None):
 @guarded
 def main(argv=None):
     args = parse_args(argv)
-    device = resolve_device(args.device)
-    seed_everything(args.seed)
+    device = prepare(args)
     model, state = load_model(args.checkpoint, device)
     out = writable_dir(args.out)
     images, names = load_folder(split_folders(args.data)[1], size=state.get("args", {}).get("size", 128))

@@ -35,6 +35,12 @@ def seed_everything(seed):
     torch.manual_seed(seed)
 
 
+def prepare(args):
+    """Apply --seed and resolve --device: how every script starts."""
+    seed_everything(args.seed)
+    return resolve_device(args.device)
+
+
 def warn(message):
     """One line on stderr that does not break a running progress bar."""
     from tqdm import tqdm
