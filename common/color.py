@@ -58,7 +58,7 @@ def split_lab(lab):
     return lab[:, :1] / 100.0, lab[:, 1:]
 
 
-def _lab_to_linear_rgb(lab):
+def lab_to_linear_rgb(lab):
     """Unclipped linear sRGB of LAB rows (..., 3), OpenCV's white point and matrix."""
     L, a, b = lab[..., 0], lab[..., 1], lab[..., 2]
     fy = (L + 16) / 116
@@ -77,7 +77,7 @@ def ab_bins(grid=10, extent=110):
     a, b = np.meshgrid(axis, axis, indexing="ij")
     L = np.linspace(0, 100, 401)
     lab = np.stack(np.broadcast_arrays(L[:, None, None], a[None], b[None]), axis=-1)
-    rgb = _lab_to_linear_rgb(lab)
+    rgb = lab_to_linear_rgb(lab)
     inside = ((rgb >= 0) & (rgb <= 1)).all(axis=-1).any(axis=0)
     centres = np.stack([a[inside], b[inside]], axis=1)
     centres.setflags(write=False)

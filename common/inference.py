@@ -4,7 +4,7 @@ import cv2
 import numpy as np
 import torch
 
-from .color import _lab_to_linear_rgb, lab_to_rgb
+from .color import lab_to_linear_rgb, lab_to_rgb
 from .engine import autocast
 
 GAMUT_STEPS = 8
@@ -27,7 +27,7 @@ def lightness(img):
 
 
 def in_gamut(lab):
-    rgb = _lab_to_linear_rgb(lab.astype(np.float64))
+    rgb = lab_to_linear_rgb(lab.astype(np.float64))
     return ((rgb >= -1e-4) & (rgb <= 1 + 1e-4)).all(axis=-1)
 
 

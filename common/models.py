@@ -41,6 +41,11 @@ def down(cin, cout):
     return nn.Sequential(nn.Conv2d(cin, cout, 3, stride=2, padding=1), nn.BatchNorm2d(cout), nn.LeakyReLU())
 
 
+def encoder(features):
+    """The report's 5 downsampling modules, from L to features[-1] maps at 1/32 of the size."""
+    return nn.Sequential(*(down(i, o) for i, o in zip([1, *features[:-1]], features)))
+
+
 def up(cin, cout, last=False):
     conv = nn.ConvTranspose2d(cin, cout, 3, stride=2, padding=1, output_padding=1)
     return conv if last else nn.Sequential(conv, nn.BatchNorm2d(cout), nn.LeakyReLU())
@@ -56,8 +61,7 @@ class Colorizer(nn.Module):
         features = list(features)
         self.config = {"features": features, "tanh": tanh}
         self.tanh = tanh
-        ins = [1, *features[:-1]]
-        self.down = nn.Sequential(*(down(i, o) for i, o in zip(ins, features)))
+        self.down = encoder(features)
         outs = [*reversed(features[:-1]), 2]
         self.up = nn.Sequential(*(up(i, o, last=k == len(outs) - 1)
                                   for k, (i, o) in enumerate(zip(reversed(features), outs))))
@@ -102,8 +106,7 @@ class ClassColorizer(nn.Module):
         self.register_buffer("weights", torch.ones(len(centres)))
         self.register_buffer("prior", torch.full((len(centres),), 1.0 / len(centres)))
         self.register_buffer("table", neighbour_table(centres), persistent=False)
-        ins = [1, *features[:-1]]
-        self.down = nn.Sequential(*(down(i, o) for i, o in zip(ins, features)))
+        self.down = encoder(features)
         ups = len(features) - (head_stride.bit_length() - 1)
         widths = list(reversed(features))[: ups + 1]
         self.up = nn.Sequential(*(up(i, o) for i, o in zip(widths, widths[1:])))
@@ -126,8 +129,7 @@ class ClassColorizer(nn.Module):
                                                      self.sigma)
 
     def nearest(self, ab):
-        index, weights = soft_encode(ab, self.centres, self.table, self.sigma)
-        return index.gather(-1, weights.argmax(dim=-1, keepdim=True))[..., 0]
+        return _heaviest(*soft_encode(ab, self.centres, self.table, self.sigma))
 
     def loss(self, output, target):
         """Soft cross-entropy against the 5 nearest bins, weighted by the rebalance weight of the
@@ -137,7 +139,7 @@ class ClassColorizer(nn.Module):
         logits = output.float()
         picked = logits.permute(0, 2, 3, 1).gather(-1, index)
         cross_entropy = torch.logsumexp(logits, dim=1) - (weights * picked).sum(dim=-1)
-        rebalance = self.weights[index.gather(-1, weights.argmax(dim=-1, keepdim=True))[..., 0]]
+        rebalance = self.weights[_heaviest(index, weights)]
         return (rebalance * cross_entropy).mean()
 
     def predict_ab(self, output, size=None):
@@ -148,6 +150,11 @@ class ClassColorizer(nn.Module):
         """Per-pixel entropy of the predicted bin distribution, in nats: high where the model is unsure."""
         logp = F.log_softmax(output.float(), dim=1)
         return -(logp.exp() * logp).sum(dim=1)
+
+
+def _heaviest(index, weights):
+    """The bin carrying most of a soft-encoded target: the pixel's nearest bin."""
+    return index.gather(-1, weights.argmax(dim=-1, keepdim=True))[..., 0]
 
 
 MODELS = {"regressor": MeanChromaRegressor, "colorizer": Colorizer, "classifier": ClassColorizer}
