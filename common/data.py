@@ -196,7 +196,8 @@ class TrainBatches:
         self.seed, self.target, self.rank, self.world = seed, target, rank, world
 
     def __len__(self):
-        return sum(1 for _ in self._global_batches(0))
+        full, rest = divmod(self.samples, self.batch_size)
+        return full + (rest >= self.world)  # a last batch smaller than the world is dropped
 
     @property
     def samples(self):

@@ -22,6 +22,9 @@ def test_ranks_take_disjoint_slices_that_cover_each_global_batch():
     ranks = [list(TrainBatches(images, batch_size=6, augment=3, size=16, seed=1, rank=r, world=2).plan(2))
              for r in range(2)]
     assert len(ranks[0]) == len(ranks[1]) == len(whole) == 4  # 21 samples: 3 batches of 6 and one of 3
+    four = TrainBatches(images, batch_size=6, augment=3, size=16, seed=1, rank=0, world=4)
+    assert len(four) == len(list(four.plan(2))) == 3  # the last batch of 3 cannot feed 4 ranks: dropped
+    assert len(TrainBatches(images, batch_size=6, augment=3, size=16, seed=1, world=2)) == 4
     for (index, params), (i0, p0), (i1, p1) in zip(whole, *ranks):
         assert torch.equal(torch.cat([i0, i1]), index) and torch.equal(torch.cat([p0, p1]), params)
         assert abs(len(i0) - len(i1)) <= 1
