@@ -281,7 +281,7 @@ def train_from_args(make_model, args, title, extra_metrics=None):
     test_images, test_names = load_folder(test_dir, args.size)
     seed_everything(args.seed)
     model = make_model()
-    if hasattr(model, "set_prior"):
+    if hasattr(model, "set_prior") and not args.resume:  # a resumed run loads its prior with the weights
         model.set_prior(rgb_to_lab_torch(train_images.float() / 255.0)[:, 1:])
     train = TrainBatches(train_images, args.batch_size, args.augment, args.size, args.seed, device, model.target,
                          rank=rank, world=world)
