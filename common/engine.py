@@ -18,7 +18,7 @@ import torch
 from tqdm import tqdm
 
 from . import distributed
-from .cli import UserError, resolve_device, seed_everything
+from .cli import UserError, keep_freed_memory, resolve_device, seed_everything
 from .color import merge_L_ab, rgb_to_lab, rgb_to_lab_torch
 from .data import EvalBatches, TrainBatches, load_folder, split_folders, writable_dir
 from .metrics import score_images
@@ -273,6 +273,7 @@ def plain_args(args):
 
 def train_from_args(make_model, args, title, extra_metrics=None):
     """What every training script does: seed, build, load the split, fit, evaluate, write artefacts."""
+    keep_freed_memory()
     device = distributed.setup(resolve_device(args.device))
     rank, world = distributed.rank(), distributed.world_size()
     out = writable_dir(args.out)
