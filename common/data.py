@@ -1,8 +1,9 @@
 """Images in, batches of (L, target) out.
 
-A split lives in memory as one uint8 tensor on the training device. Each epoch serves every image
-`augment` times in a seeded order; each batch is flipped, cropped and resized in one batched warp
-with its own parameters per sample, and only then converted to LAB.
+A split lives in memory as one uint8 tensor (N,H,W,3) on the training device. Each epoch serves
+every image `augment` times in a seeded order; each batch is flipped, cropped and resized in one
+batched warp with its own parameters per sample, and only then converted to LAB: torch kernels on a
+GPU, one OpenCV call per step on a CPU.
 """
 import math
 import os
@@ -15,7 +16,7 @@ import torch
 from PIL import Image, UnidentifiedImageError
 
 from .cli import UserError, warn
-from .color import rgb_to_lab_torch, split_lab
+from .color import rgb_to_lab_batch, split_lab
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp"}
 CROP_SCALE = (0.6, 1.0)
@@ -156,29 +157,58 @@ def crop_params(n, generator, scale=CROP_SCALE, ratio=CROP_RATIO):
     return torch.stack([flip, w, h, cx, cy], dim=1).float()
 
 
-def _axis(scale, centre, n_in, n_out, device):
-    """Source pixel pair and weight for each output pixel along one axis (align_corners=False, border)."""
+def _pixels(scale, centre, n_in, n_out, device):
+    """Source pixel coordinate of each output pixel along one axis (align_corners=False, border)."""
     x = (torch.arange(n_out, dtype=torch.float32, device=device) * 2 + 1) / n_out - 1
-    pixel = (((scale[:, None] * x + centre[:, None]) + 1) * n_in - 1) / 2
-    pixel = pixel.clamp(0, n_in - 1)
-    i0 = pixel.floor().long()
-    return i0, (i0 + 1).clamp(max=n_in - 1), pixel - i0
+    return ((((scale[:, None] * x + centre[:, None]) + 1) * n_in - 1) / 2).clamp(0, n_in - 1)
+
+
+def warp_torch(images, params, size):
+    """Per-sample crop and flip of a uint8 batch (N,H,W,3) -> float RGB (N,size,size,3) in [0, 1].
+
+    The crops are axis-aligned, so bilinear resampling is done separably (rows, then columns): the
+    same result as affine_grid + grid_sample, in about half the time.
+    """
+    flip, w, h, cx, cy = params.to(images.device).unbind(1)
+    N, H, W, C = images.shape
+    y = _pixels(h, cy, H, size, images.device)
+    x = _pixels(w * (1 - 2 * flip), cx, W, size, images.device)
+    y0, x0 = y.floor().long(), x.floor().long()
+    y1, x1 = (y0 + 1).clamp(max=H - 1), (x0 + 1).clamp(max=W - 1)
+    n = torch.arange(N, device=images.device)[:, None]
+    rows = torch.lerp(images[n, y0].float(), images[n, y1].float(), (y - y0)[:, :, None, None])
+    index = lambda i: i[:, None, :, None].expand(N, size, size, C)  # noqa: E731
+    return torch.lerp(rows.gather(2, index(x0)), rows.gather(2, index(x1)), (x - x0)[:, None, :, None]).div_(255.0)
+
+
+def warp_opencv(images, params, size):
+    """`warp_torch` for CPU tensors, as one cv2.remap over the batch stacked into one tall picture.
+
+    OpenCV resamples in a single vectorised pass (about three times faster here than the torch
+    gathers); it rounds source positions to 1/32 pixel, which moves a value by a fraction of a level.
+    """
+    flip, w, h, cx, cy = params.unbind(1)
+    N, H, W, C = images.shape
+    x = _pixels(w * (1 - 2 * flip), cx, W, size, "cpu")
+    y = _pixels(h, cy, H, size, "cpu") + H * torch.arange(N)[:, None]  # row in the stacked batch
+    out = torch.empty(N, size, size, C)
+    per_call = (_REMAP_MAX_ROWS - 1) // max(H, size)
+    for first in range(0, N, per_call):
+        part = slice(first, first + per_call)
+        n = len(images[part])
+        map_x = x[part, None, :].expand(n, size, size).reshape(n * size, size)
+        map_y = (y[part] - first * H)[:, :, None].expand(n, size, size).reshape(n * size, size)
+        cv2.remap(images[part].float().div_(255.0).view(n * H, W, C).numpy(), map_x.numpy(), map_y.numpy(),
+                  cv2.INTER_LINEAR, dst=out[part].view(n * size, size, C).numpy())
+    return out
+
+
+_REMAP_MAX_ROWS = 2**15 - 1  # cv2.remap takes pictures under SHRT_MAX rows
 
 
 def augment(images, params, size):
-    """Warp a uint8 batch (N,3,H,W) by per-sample crop params into float RGB (N,3,size,size) in [0, 1].
-
-    The crops are axis-aligned, so bilinear resampling is done separably (rows, then columns): the
-    same result as affine_grid + grid_sample, in about half the time on a CPU.
-    """
-    flip, w, h, cx, cy = params.to(images.device).unbind(1)
-    N, C, H, W = images.shape
-    y0, y1, wy = _axis(h, cy, H, size, images.device)
-    x0, x1, wx = _axis(w * (1 - 2 * flip), cx, W, size, images.device)
-    n = torch.arange(N, device=images.device)[:, None]
-    rows = torch.lerp(images[n, :, y0].float(), images[n, :, y1].float(), wy[:, :, None, None]).permute(0, 2, 1, 3)
-    index = lambda i: i[:, None, None, :].expand(N, C, size, size)  # noqa: E731
-    return torch.lerp(rows.gather(3, index(x0)), rows.gather(3, index(x1)), wx[:, None, None, :]).div_(255.0)
+    """Flip, crop and resize a uint8 batch (N,H,W,3) by per-sample params into float RGB in [0, 1]."""
+    return (warp_opencv if images.device.type == "cpu" else warp_torch)(images, params, size)
 
 
 def make_target(ab, target):
@@ -191,7 +221,7 @@ class TrainBatches:
 
     def __init__(self, images, batch_size=100, augment=10, size=128, seed=42, device="cpu", target="ab",
                  rank=0, world=1):
-        self.images = images.to(device)
+        self.images = images.permute(0, 2, 3, 1).contiguous().to(device)
         self.batch_size, self.augment, self.size = batch_size, augment, size
         self.seed, self.target, self.rank, self.world = seed, target, rank, world
 
@@ -222,7 +252,7 @@ class TrainBatches:
         """Batches of (L, target) for one epoch; the same (seed, epoch) always gives the same batches."""
         for index, params in self.plan(epoch):
             rgb = augment(self.images[index.to(self.images.device)], params, self.size)
-            L, ab = split_lab(rgb_to_lab_torch(rgb))
+            L, ab = split_lab(rgb_to_lab_batch(rgb))
             yield L, make_target(ab, self.target)
 
 
@@ -230,7 +260,7 @@ class EvalBatches:
     """The test split as it is (no augmentation), in file order, in fixed-size batches."""
 
     def __init__(self, images, batch_size=10, device="cpu", target="ab"):
-        self.images = images.to(device)
+        self.images = images.permute(0, 2, 3, 1).contiguous().to(device)
         self.batch_size, self.target = batch_size, target
 
     def __len__(self):
@@ -238,7 +268,7 @@ class EvalBatches:
 
     def __iter__(self):
         for chunk in self.images.split(self.batch_size):
-            L, ab = split_lab(rgb_to_lab_torch(chunk.float() / 255.0))
+            L, ab = split_lab(rgb_to_lab_batch(chunk.float() / 255.0))
             yield L, make_target(ab, self.target)
 
 

@@ -19,7 +19,7 @@ from tqdm import tqdm
 
 from . import distributed
 from .cli import UserError, keep_freed_memory, resolve_device, seed_everything
-from .color import merge_L_ab, rgb_to_lab, rgb_to_lab_torch
+from .color import image_ab, merge_L_ab, rgb_to_lab
 from .data import EvalBatches, TrainBatches, load_folder, split_folders, writable_dir
 from .metrics import score_images
 from .models import MODELS, build, model_name
@@ -283,7 +283,7 @@ def train_from_args(make_model, args, title, extra_metrics=None):
     seed_everything(args.seed)
     model = make_model()
     if hasattr(model, "set_prior") and not args.resume:  # a resumed run loads its prior with the weights
-        model.set_prior(rgb_to_lab_torch(train_images.float() / 255.0)[:, 1:])
+        model.set_prior(image_ab(train_images))
     train = TrainBatches(train_images, args.batch_size, args.augment, args.size, args.seed, device, model.target,
                          rank=rank, world=world)
     test = EvalBatches(test_images, batch_size=100, device=device, target=model.target)

@@ -1,7 +1,7 @@
 import numpy as np
 import torch
 
-from common.color import lab_to_rgb, merge_L_ab, rgb_to_lab, rgb_to_lab_torch
+from common.color import image_ab, lab_to_rgb, merge_L_ab, rgb_to_lab, rgb_to_lab_batch, rgb_to_lab_torch, split_lab
 
 
 def random_rgb(seed, shape=(48, 40, 3)):
@@ -29,5 +29,15 @@ def test_merge_accepts_channel_first_ab():
 def test_torch_lab_matches_opencv_within_half_a_unit():
     for seed in range(3):
         img = random_rgb(seed)
-        ours = rgb_to_lab_torch(torch.from_numpy(img).permute(2, 0, 1)[None].float() / 255)[0].permute(1, 2, 0)
+        ours = rgb_to_lab_torch(torch.from_numpy(img).float() / 255)
         assert np.abs(ours.numpy() - rgb_to_lab(img)).max() < 0.5
+
+
+def test_batch_conversion_is_opencv_per_image_and_splits_into_L_and_ab():
+    images = np.stack([random_rgb(seed, (16, 12, 3)) for seed in range(3)])
+    lab = rgb_to_lab_batch(torch.from_numpy(images).float() / 255)
+    assert all(np.array_equal(lab[i].numpy(), rgb_to_lab(img)) for i, img in enumerate(images))
+    L, ab = split_lab(lab)
+    assert L.shape == (3, 1, 16, 12) and ab.shape == (3, 2, 16, 12)
+    assert torch.equal(L[:, 0] * 100, lab[..., 0]) and torch.equal(ab.permute(0, 2, 3, 1), lab[..., 1:])
+    assert torch.equal(image_ab(torch.from_numpy(images).permute(0, 3, 1, 2)), ab)

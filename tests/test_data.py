@@ -5,6 +5,7 @@ import torch
 import torch.nn.functional as F
 
 from common.cli import UserError
+from common.color import rgb_to_lab_batch, rgb_to_lab_torch, split_lab
 from common.data import (
     CROP_SCALE,
     EvalBatches,
@@ -14,6 +15,8 @@ from common.data import (
     crop_params,
     load_folder,
     read_image,
+    warp_opencv,
+    warp_torch,
 )
 from tests.conftest import made_up_image, write_rgb
 
@@ -24,20 +27,26 @@ def images():
     return torch.from_numpy(np.stack([made_up_image(rng, 32) for _ in range(6)])).permute(0, 3, 1, 2).contiguous()
 
 
-def test_augment_keeps_shapes_and_ranges(images):
+def channels_last(images):
+    return images.permute(0, 2, 3, 1).contiguous()
+
+
+@pytest.mark.parametrize("warp", [warp_torch, warp_opencv])
+def test_warps_keep_shapes_and_ranges(images, warp):
     params = crop_params(len(images), torch.Generator().manual_seed(0))
-    out = augment(images, params, 24)
-    assert out.shape == (6, 3, 24, 24) and out.dtype == torch.float32
+    out = warp(channels_last(images), params, 24)
+    assert out.shape == (6, 24, 24, 3) and out.dtype == torch.float32
     assert 0 <= out.min() and out.max() <= 1
 
 
-def test_forced_flip_mirrors_and_full_crop_is_identity(images):
+@pytest.mark.parametrize("warp", [warp_torch, warp_opencv])
+def test_forced_flip_mirrors_and_full_crop_is_identity(images, warp):
     identity = torch.tensor([[0.0, 1.0, 1.0, 0.0, 0.0]]).repeat(len(images), 1)
     flipped = identity.clone()
     flipped[:, 0] = 1
-    as_float = images.float() / 255
-    assert torch.allclose(augment(images, identity, 32), as_float, atol=1e-5)
-    assert torch.allclose(augment(images, flipped, 32), as_float.flip(-1), atol=1e-5)
+    as_float = channels_last(images).float() / 255
+    assert torch.allclose(warp(channels_last(images), identity, 32), as_float, atol=1e-5)
+    assert torch.allclose(warp(channels_last(images), flipped, 32), as_float.flip(2), atol=1e-5)
 
 
 def test_separable_warp_equals_grid_sample(images):
@@ -47,7 +56,27 @@ def test_separable_warp_equals_grid_sample(images):
     theta[:, 0, 0], theta[:, 0, 2], theta[:, 1, 1], theta[:, 1, 2] = w * (1 - 2 * flip), cx, h, cy
     grid = F.affine_grid(theta, [len(images), 3, 28, 28], align_corners=False)
     expected = F.grid_sample(images.float() / 255, grid, padding_mode="border", align_corners=False)
-    assert torch.allclose(augment(images, params, 28), expected, atol=1e-5)
+    assert torch.allclose(warp_torch(channels_last(images), params, 28), expected.permute(0, 2, 3, 1), atol=1e-5)
+
+
+def test_opencv_warp_matches_torch_warp_across_several_remap_calls():
+    """More images than one cv2.remap call takes at 32 rows each, so the batch is split."""
+    rng = np.random.default_rng(2)
+    many = torch.from_numpy(rng.integers(0, 256, (1100, 32, 32, 3), dtype=np.uint8))
+    params = crop_params(len(many), torch.Generator().manual_seed(4))
+    levels = (warp_opencv(many, params, 32) - warp_torch(many, params, 32)).abs() * 255
+    # positions rounded to 1/32 pixel on each axis move a value by at most 255/32 levels; on pure
+    # noise (neighbours ~85 levels apart) by under a level on average, while a misplaced image would be ~85 off
+    assert levels.max() <= 255 / 32 and levels.mean() < 1
+    assert levels[-100:].mean() < 1
+
+
+def test_cpu_batches_match_the_torch_pipeline_a_gpu_runs(images):
+    params = crop_params(len(images), torch.Generator().manual_seed(5))
+    L, ab = split_lab(rgb_to_lab_batch(augment(channels_last(images), params, 32)))
+    L_gpu_way, ab_gpu_way = split_lab(rgb_to_lab_torch(warp_torch(channels_last(images), params, 32)))
+    assert (L - L_gpu_way).abs().max() * 100 < 1.0 and (ab - ab_gpu_way).abs().max() < 1.5
+    assert (ab - ab_gpu_way).abs().mean() < 0.1
 
 
 def test_crop_area_in_bounds_and_parameters_differ_per_sample():
