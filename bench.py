@@ -2,8 +2,10 @@
 (2) the full step with our in-memory batched pipeline, (3) a naive per-sample PIL + OpenCV pipeline
 through a DataLoader with 2 workers, as the report's notebooks had it. Prints one table."""
 import argparse
+import itertools
 import json
 import resource
+import statistics
 import time
 
 import cv2
@@ -56,6 +58,16 @@ def timed(batches, step, steps, warmup, device):
     return count / (time.perf_counter() - tic)
 
 
+def interleaved(sources, step, steps, warmup, rounds, device):
+    """Median samples/s of each source over `rounds` rounds that take the sources in turn, so a
+    change in the machine's load during the run weighs on every measurement alike."""
+    runs = {name: [] for name in sources}
+    for _ in range(rounds):
+        for name, batches in sources.items():
+            runs[name].append(timed(batches(), step, steps, warmup, device))
+    return {name: statistics.median(values) for name, values in runs.items()}
+
+
 def peak_memory_mb(device):
     if device.type == "cuda":
         return torch.cuda.max_memory_allocated(device) / 2**20
@@ -73,8 +85,10 @@ def main(argv=None):
     p.add_argument("--data", default="data/split", help="split made by split_data.py (default: %(default)s)")
     p.add_argument("--net", type=int, choices=sorted(PRESETS), default=3)
     p.add_argument("--batch-size", type=int, default=100)
-    p.add_argument("--steps", type=int, default=20, help="timed steps per measurement (default: %(default)s)")
-    p.add_argument("--warmup", type=int, default=3)
+    p.add_argument("--steps", type=int, default=12, help="timed steps per measurement (default: %(default)s)")
+    p.add_argument("--warmup", type=int, default=3, help="untimed steps before each (default: %(default)s)")
+    p.add_argument("--rounds", type=int, default=3,
+                   help="rounds over the three measurements; each figure is its median (default: %(default)s)")
     p.add_argument("--full-run", action="store_true",
                    help="also time a whole Network 3 run end to end (meant for a GPU: 200 epochs take over an hour "
                         "on a laptop CPU)")
@@ -94,13 +108,13 @@ def main(argv=None):
 
     ours = TrainBatches(images, args.batch_size, 10, 128, args.seed, device)
     ready = next(ours.epoch(0))
-    n = args.steps
-    model_only = timed(repeat(ready), step, n, args.warmup, device)
-    pipeline = timed(ours.epoch(1), step, n, args.warmup, device)
-    peak = peak_memory_mb(device)
     loader = DataLoader(NaiveFaces(images, 10, 128), batch_size=args.batch_size, shuffle=True, num_workers=2,
                         persistent_workers=False, pin_memory=device.type == "cuda")
-    naive = timed(iter(loader), step, n, args.warmup, device)
+    epochs = itertools.count(1)
+    sps = interleaved({"model_only": lambda: repeat(ready), "pipeline": lambda: ours.epoch(next(epochs)),
+                       "naive": lambda: iter(loader)}, step, args.steps, args.warmup, args.rounds, device)
+    model_only, pipeline, naive = sps["model_only"], sps["pipeline"], sps["naive"]
+    peak = peak_memory_mb(device)
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else f"cpu ({torch.get_num_threads()} threads)"
     figures = {"device": name, "net": args.net, "batch_size": args.batch_size, "model_only_sps": model_only,
                "pipeline_sps": pipeline, "naive_sps": naive, "pipeline_over_model": pipeline / model_only,
