@@ -8,6 +8,9 @@ import resource
 import statistics
 import time
 
+import common  # noqa: F401  (before torch: it tunes OpenMP, see common/__init__.py)
+
+# isort: split
 import cv2
 import numpy as np
 import torch

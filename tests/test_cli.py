@@ -26,3 +26,18 @@ def test_freed_tensor_memory_stays_with_the_process_for_the_next_step():
     out = subprocess.run([sys.executable, "-c", PROBE], check=True, capture_output=True, text=True).stdout.split()
     default_kept, applied, tuned_kept = int(out[0]), out[1], int(out[2])
     assert default_kept < 4 and applied == "True" and tuned_kept >= 30
+
+
+ORDER = """
+import sys
+import {script}
+names = list(sys.modules)
+print(names.index("common") < names.index("torch"))
+"""
+
+
+@pytest.mark.parametrize("script", ["bench", "colorize", "test_colorizer", "train_colorizer", "train_regressor"])
+def test_scripts_set_openmp_spin_count_before_torch_loads(script):
+    out = subprocess.run([sys.executable, "-c", ORDER.format(script=script)], check=True, capture_output=True,
+                         text=True).stdout
+    assert out.strip() == "True"
