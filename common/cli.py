@@ -56,9 +56,8 @@ def keep_freed_memory():
 
 
 def prepare(args):
-    """Apply --seed, tune the allocator and resolve --device: how every script starts."""
+    """Apply --seed and resolve --device: how every script starts."""
     seed_everything(args.seed)
-    keep_freed_memory()
     return resolve_device(args.device)
 
 

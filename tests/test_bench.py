@@ -13,5 +13,6 @@ def test_bench_measures_all_three_and_writes_json(tiny_split, tmp_path, capsys):
     assert figures["device"].startswith("cpu")
     assert figures["full_run_epochs"] == 1 and figures["full_run_seconds"] > 0 and figures["full_run_test_mse"] > 0
     assert figures["pipeline_over_model"] == figures["pipeline_sps"] / figures["model_only_sps"]
+    assert figures["model_over_naive"] == figures["model_only_sps"] / figures["naive_sps"]
     printed = capsys.readouterr().out
     assert "(2)/(1)" in printed and "naive" in printed and "full run: 1 epochs" in printed
