@@ -7,6 +7,7 @@ import json
 import resource
 import statistics
 import time
+from pathlib import Path
 
 import common  # noqa: F401  (before torch: it tunes OpenMP, see common/__init__.py)
 
@@ -19,7 +20,7 @@ from torch.utils.data import DataLoader, Dataset
 from torchvision.transforms import v2
 
 from common.cli import add_common_args, guarded, keep_freed_memory, prepare, seed_everything
-from common.data import CROP_SCALE, TrainBatches, load_folder, split_folders
+from common.data import CROP_SCALE, TrainBatches, load_folder, split_folders, writable_dir
 from common.engine import make_optimizer, train_step
 from common.models import PRESETS, Colorizer
 
@@ -101,6 +102,8 @@ def main(argv=None):
     p.add_argument("--json", help="also write the figures to this JSON file")
     add_common_args(p)
     args = p.parse_args(argv)
+    if args.json:
+        writable_dir(Path(args.json).parent)  # a minute of measuring must not end in an unwritable path
     device = prepare(args)
     keep_freed_memory()
     images, _ = load_folder(split_folders(args.data)[0])
@@ -162,7 +165,6 @@ def photo_figures(device):
     import subprocess
     import sys
     import tempfile
-    from pathlib import Path
 
     from colorize import main as colorize_main
 

@@ -1,5 +1,7 @@
 import json
 
+import pytest
+
 from bench import main as bench_main
 
 
@@ -16,3 +18,12 @@ def test_bench_measures_all_three_and_writes_json(tiny_split, tmp_path, capsys):
     assert figures["model_over_naive"] == figures["model_only_sps"] / figures["naive_sps"]
     printed = capsys.readouterr().out
     assert "(2)/(1)" in printed and "naive" in printed and "full run: 1 epochs" in printed
+
+
+def test_unwritable_json_path_is_refused_before_measuring(tiny_split, tmp_path, capsys):
+    (tmp_path / "file").write_text("")
+    with pytest.raises(SystemExit) as stop:
+        bench_main(["--data", str(tiny_split), "--device", "cpu", "--json", str(tmp_path / "file" / "bench.json")])
+    assert stop.value.code == 2
+    captured = capsys.readouterr()
+    assert "cannot write output there" in captured.err and "samples/s" not in captured.out
