@@ -91,7 +91,7 @@ def main(argv=None):
     p.add_argument("--batch-size", type=int, default=100)
     p.add_argument("--steps", type=int, default=12, help="timed steps per measurement (default: %(default)s)")
     p.add_argument("--warmup", type=int, default=3, help="untimed steps before each (default: %(default)s)")
-    p.add_argument("--rounds", type=int, default=3,
+    p.add_argument("--rounds", type=int, default=5,
                    help="rounds over the three measurements; each figure is its median (default: %(default)s)")
     p.add_argument("--full-run", action=argparse.BooleanOptionalAction,
                    help="also time a whole Network 3 run end to end (default: on CUDA only; 200 epochs take about "
