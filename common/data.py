@@ -190,14 +190,15 @@ def warp_opencv(images, params, size):
     flip, w, h, cx, cy = params.unbind(1)
     N, H, W, C = images.shape
     x = _pixels(w * (1 - 2 * flip), cx, W, size, "cpu")
-    y = _pixels(h, cy, H, size, "cpu") + H * torch.arange(N)[:, None]  # row in the stacked batch
+    y = _pixels(h, cy, H, size, "cpu")
     out = torch.empty(N, size, size, C)
     per_call = (_REMAP_MAX_ROWS - 1) // max(H, size)
     for first in range(0, N, per_call):
         part = slice(first, first + per_call)
-        n = len(images[part])
+        n = min(per_call, N - first)
         map_x = x[part, None, :].expand(n, size, size).reshape(n * size, size)
-        map_y = (y[part] - first * H)[:, :, None].expand(n, size, size).reshape(n * size, size)
+        stacked_y = y[part] + H * torch.arange(n)[:, None]  # row in this call's stacked pictures
+        map_y = stacked_y[:, :, None].expand(n, size, size).reshape(n * size, size)
         cv2.remap(images[part].float().div_(255.0).view(n * H, W, C).numpy(), map_x.numpy(), map_y.numpy(),
                   cv2.INTER_LINEAR, dst=out[part].view(n * size, size, C).numpy())
     return out
