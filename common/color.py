@@ -73,9 +73,14 @@ def split_lab(lab):
     return lab[:, :1] / 100.0, lab[:, 1:]
 
 
+def image_lab(rgb):
+    """uint8 RGB pictures (N,H,W,3) as they are -> L/100 (N,1,H,W) and raw ab (N,2,H,W)."""
+    return split_lab(rgb_to_lab_batch(rgb.float() / 255.0))
+
+
 def image_ab(images):
     """Raw ab (N,2,H,W) of uint8 RGB images (N,3,H,W)."""
-    return split_lab(rgb_to_lab_batch(images.permute(0, 2, 3, 1).float() / 255.0))[1]
+    return image_lab(images.permute(0, 2, 3, 1))[1]
 
 
 def lab_to_linear_rgb(lab):

@@ -16,7 +16,7 @@ import torch
 from PIL import Image, UnidentifiedImageError
 
 from .cli import UserError, warn
-from .color import rgb_to_lab_batch, split_lab
+from .color import image_lab, rgb_to_lab_batch, split_lab
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp"}
 CROP_SCALE = (0.6, 1.0)
@@ -269,7 +269,7 @@ class EvalBatches:
 
     def __iter__(self):
         for chunk in self.images.split(self.batch_size):
-            L, ab = split_lab(rgb_to_lab_batch(chunk.float() / 255.0))
+            L, ab = image_lab(chunk)
             yield L, make_target(ab, self.target)
 
 
