@@ -14,7 +14,7 @@ from tqdm import tqdm
 
 from common.cli import UserError, add_common_args, guarded, prepare
 from common.data import IMAGE_SUFFIXES, ImageError, image_size, read_image, to_rgb8, writable_dir
-from common.engine import load_model
+from common.engine import classifier_only, load_model, training_size
 from common.inference import colorize_batch, lightness, write_png
 
 PRETRAINED = Path(__file__).resolve().parent / "pretrained"
@@ -125,13 +125,12 @@ def main(argv=None):
     args = parse_args(argv)
     device = prepare(args)
     model, state = load_model(args.checkpoint, device)
-    if args.confidence and not hasattr(model, "entropy"):
-        raise UserError(f"--confidence needs a classification model; {args.checkpoint} holds a {state['model']}")
+    if args.confidence:
+        classifier_only("--confidence", model, state, args.checkpoint)
     if args.temperature is not None:
-        if not hasattr(model, "temperature"):
-            raise UserError(f"--temperature needs a classification model; {args.checkpoint} holds a {state['model']}")
+        classifier_only("--temperature", model, state, args.checkpoint)
         model.temperature = args.temperature
-    size = args.size or state.get("args", {}).get("size", 128)
+    size = args.size or training_size(state)
     files, missing = gather(args.inputs)
     if not files and not missing:
         raise UserError(f"no images in {' '.join(args.inputs)} (looked for {', '.join(sorted(IMAGE_SUFFIXES))})")

@@ -3,9 +3,9 @@ from the colorized PNGs it writes (ab MSE, PSNR, SSIM, CIEDE2000, AuC, colourful
 import argparse
 from pathlib import Path
 
-from common.cli import UserError, add_common_args, guarded, prepare
+from common.cli import add_common_args, guarded, prepare
 from common.data import load_folder, split_folders, writable_dir
-from common.engine import evaluate, load_model
+from common.engine import classifier_only, evaluate, load_model, training_size
 from common.plots import write_json
 
 REPORT_MSE = {(3, 3, 3, 3, 3): 32.89, (8, 16, 32, 64, 128): 23.62, (16, 32, 64, 128, 256): 22.19}
@@ -43,10 +43,10 @@ def main(argv=None):
     device = prepare(args)
     model, state = load_model(args.checkpoint, device)
     out = writable_dir(args.out)
-    images, names = load_folder(split_folders(args.data)[1], size=state.get("args", {}).get("size", 128))
+    images, names = load_folder(split_folders(args.data)[1], size=training_size(state))
     temperatures = args.temperature or [None]
-    if args.temperature and not hasattr(model, "temperature"):
-        raise UserError(f"{args.checkpoint}: --temperature needs a classification model, this is a {state['model']}")
+    if args.temperature:
+        classifier_only("--temperature", model, state, args.checkpoint)
     results = {}
     for temperature in temperatures:
         if temperature is not None:

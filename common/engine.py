@@ -79,6 +79,17 @@ def load_model(path, device):
     return model_from_checkpoint(state, path).to(device), state
 
 
+def training_size(state):
+    """The picture size a checkpoint's model was trained at (128 where the run did not record one)."""
+    return state.get("args", {}).get("size", 128)
+
+
+def classifier_only(flag, model, state, path):
+    """Refuse a flag that means something only to the classification colorizer."""
+    if model_name(model) != "classifier":
+        raise UserError(f"{flag} needs a classification model; {path} holds a {state['model']}")
+
+
 def autocast(device):
     return torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda" else nullcontext()
 
