@@ -7,16 +7,16 @@ SPLIT   ?= data/split
 SEED    ?= 42
 NET     ?= 3
 TANH    ?=
+CLASSIFIER ?=
 EPOCHS  ?= 200
 SCHEDULE ?= none
-LOSS    ?= mse
 DEVICE  ?= auto
 RUNS    ?= runs
-TAG     := $(if $(filter classify,$(LOSS)),classifier-net$(NET),net$(NET)$(if $(TANH),-tanh))
+TAG     := $(if $(CLASSIFIER),classifier-net$(NET),net$(NET)$(if $(TANH),-tanh))
 OUT     ?= $(RUNS)/$(TAG)
 NPROC   ?=
 LAUNCH  := $(if $(NPROC),$(VENV)/bin/torchrun --standalone --nproc_per_node=$(NPROC),$(PY))
-CHECKPOINT ?= $(if $(TANH),pretrained/tanh.pt,pretrained/network3.pt)
+CHECKPOINT ?= pretrained/$(if $(TANH),tanh,$(if $(CLASSIFIER),classifier,network3)).pt
 export DATA
 
 .PHONY: setup data split train train-regressor test experiments bench demo lint check clean
@@ -34,7 +34,7 @@ split: data
 	$(PY) split_data.py --src $(DATA) --out $(SPLIT) --seed $(SEED)
 
 train: split
-	$(LAUNCH) train_colorizer.py --data $(SPLIT) --net $(NET) $(if $(TANH),--tanh) --loss $(LOSS) --epochs $(EPOCHS) \
+	$(LAUNCH) train_colorizer.py --data $(SPLIT) --net $(NET) $(if $(TANH),--tanh) $(if $(CLASSIFIER),--classifier) --epochs $(EPOCHS) \
 		--lr-schedule $(SCHEDULE) --seed $(SEED) --device $(DEVICE) --out $(OUT)
 
 train-regressor: split
@@ -46,8 +46,8 @@ test: split
 		--out $(RUNS)/test-$(basename $(notdir $(CHECKPOINT)))
 
 experiments: split
-	for n in 1 2 3; do $(MAKE) --no-print-directory train NET=$$n LOSS=mse OUT=$(RUNS)/experiments/net$$n || exit 1; done
-	$(MAKE) --no-print-directory train NET=3 LOSS=classify OUT=$(RUNS)/experiments/classifier
+	for n in 1 2 3; do $(MAKE) --no-print-directory train NET=$$n TANH= CLASSIFIER= OUT=$(RUNS)/experiments/net$$n || exit 1; done
+	$(MAKE) --no-print-directory train NET=3 TANH= CLASSIFIER=1 OUT=$(RUNS)/experiments/classifier
 	$(PY) experiments.py $(RUNS)/experiments/net1 $(RUNS)/experiments/net2 $(RUNS)/experiments/net3 \
 		$(RUNS)/experiments/classifier --out $(RUNS)/experiments/results.md
 

@@ -8,18 +8,10 @@ import sys
 import time
 from pathlib import Path
 
-import cv2
-import numpy as np
-from tqdm import tqdm
-
 from common.cli import UserError, add_common_args, guarded, prepare
-from common.data import IMAGE_SUFFIXES, ImageError, image_size, read_image, to_rgb8, writable_dir
-from common.engine import classifier_only, load_model, training_size
-from common.inference import colorize_batch, lightness, write_png
 
 PRETRAINED = Path(__file__).resolve().parent / "pretrained"
 BATCH_PIXELS = 32_000_000  # a batch holds at most this many full-size pixels, so big photos go one by one
-SUFFIXES = {"color": "_color.png", "compare": "_compare.png", "confidence": "_confidence.png"}
 
 
 def default_checkpoint():
@@ -35,10 +27,10 @@ def parse_args(argv=None):
     p.add_argument("-o", "--out", required=True, help="output folder (created if missing)")
     p.add_argument("--checkpoint", help="model (default: the best shipped one in pretrained/)")
     p.add_argument("--size", type=int, help="size the network sees (default: the size it was trained at)")
-    p.add_argument("--temperature", type=float, help="classification models: annealed-mean temperature")
+    p.add_argument("--temperature", type=float, help="classifier: annealed-mean temperature")
     p.add_argument("--compare", action="store_true", help="also write gray | colorized (| original, for colour input)")
     p.add_argument("--confidence", action="store_true",
-                   help="classification models: also write a per-pixel uncertainty map (entropy of the bins)")
+                   help="classifier: also write a per-pixel uncertainty map (entropy of the bins)")
     p.add_argument("--batch-size", type=int, default=8, help="photos per forward pass (default: %(default)s)")
     p.add_argument("--max-pixels", type=float, default=100e6,
                    help="refuse larger images, a decompression-bomb guard (default: %(default).0f)")
@@ -49,67 +41,17 @@ def parse_args(argv=None):
     return args
 
 
-def gather(inputs):
-    """(file, path relative to the output folder) for every input; folders are searched recursively."""
-    found, missing = [], []
-    for item in map(Path, inputs):
-        if item.is_dir():
-            found += [(f, f.relative_to(item)) for f in sorted(item.rglob("*"))
-                      if f.is_file() and f.suffix.lower() in IMAGE_SUFFIXES]
-        elif item.is_file():
-            found.append((item, Path(item.name)))
-        else:
-            missing.append(item)
-    return found, missing
+def batches(jobs, args, skip):
+    """Decoded photos in groups of at most --batch-size and BATCH_PIXELS; a bad file goes to `skip`."""
+    from common.data import ImageError
+    from common.photos import load
 
-
-def outputs_for(out, relative):
-    stem = out / relative.parent / relative.stem
-    return {kind: stem.with_name(stem.name + suffix) for kind, suffix in SUFFIXES.items()}
-
-
-def panel(img, height):
-    rgb = to_rgb8(img)
-    scale = min(1.0, height / rgb.shape[0])
-    return cv2.resize(rgb, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA) if scale < 1 else rgb
-
-
-def comparison(original, colour, height=768):
-    gray = np.repeat(np.rint(lightness(original) * 2.55).clip(0, 255).astype(np.uint8)[..., None], 3, axis=2)
-    panels = [panel(gray, height), panel(colour, height)]
-    if original.ndim == 3 and not (original[..., 0] == original[..., 1]).all():
-        panels.append(panel(original, height))
-    return np.hstack(panels)
-
-
-def heat_map(confidence):
-    import matplotlib
-
-    return (matplotlib.colormaps["magma"](np.clip(confidence, 0, 1))[..., :3] * 255).astype(np.uint8)
-
-
-def load(path, max_pixels):
-    size = image_size(path)
-    if size and size[0] * size[1] > max_pixels:
-        raise ImageError(f"{path}: {size[0]}x{size[1]} is {size[0] * size[1] / 1e6:.0f} MP, above --max-pixels "
-                         f"{max_pixels / 1e6:.0f} MP; raise the limit if you trust the file")
-    img = read_image(path)
-    if img.shape[0] * img.shape[1] > max_pixels:
-        raise ImageError(f"{path}: {img.shape[1]}x{img.shape[0]} is above --max-pixels; raise the limit if you "
-                         "trust the file")
-    return img
-
-
-def batches(jobs, args, skipped, bar):
-    """Decoded photos in groups of at most --batch-size and BATCH_PIXELS; bad files go to `skipped`."""
     batch, pixels = [], 0
     for path, outputs in jobs:
         try:
             img = load(path, args.max_pixels)
         except ImageError as e:
-            skipped.append(str(e))
-            tqdm.write(f"skipped {e}", file=sys.stderr)
-            bar.update(1)
+            skip(str(e))
             continue
         if batch and (len(batch) >= args.batch_size or pixels + img.shape[0] * img.shape[1] > BATCH_PIXELS):
             yield batch
@@ -120,9 +62,27 @@ def batches(jobs, args, skipped, bar):
         yield batch
 
 
+def write_outputs(outputs, img, colour, confidence, compare):
+    from common.photos import comparison, heat_map
+    from common.plots import write_png
+
+    write_png(outputs["color"], colour)
+    if compare:
+        write_png(outputs["compare"], comparison(img, colour))
+    if confidence is not None:
+        write_png(outputs["confidence"], heat_map(confidence))
+
+
 @guarded
 def main(argv=None):
     args = parse_args(argv)
+    from tqdm import tqdm  # the heavy imports come after the arguments, so --help and typos answer at once
+
+    from common.checkpoint import classifier_only, load_model, training_size
+    from common.data import IMAGE_SUFFIXES, writable_dir
+    from common.inference import colorize
+    from common.photos import gather, plan
+
     device = prepare(args)
     model, state = load_model(args.checkpoint, device)
     if args.confidence:
@@ -135,34 +95,29 @@ def main(argv=None):
     if not files and not missing:
         raise UserError(f"no images in {' '.join(args.inputs)} (looked for {', '.join(sorted(IMAGE_SUFFIXES))})")
     out = writable_dir(args.out)
-    skipped = [f"{m}: no such file or folder" for m in missing]
-    for line in skipped:
-        print(f"skipped {line}", file=sys.stderr)
-    inputs = {f.resolve() for f, _ in files}
-    jobs, existing = [], 0
-    for path, relative in files:
-        outputs = outputs_for(out, relative)
-        if any(o.resolve() in inputs for o in outputs.values()):
-            skipped.append(f"{path}: its output name would overwrite an input; choose another --out")
-            print(f"skipped {skipped[-1]}", file=sys.stderr)
-        elif outputs["color"].exists() and not args.overwrite:
-            existing += 1
-        else:
-            jobs.append((path, outputs))
+    jobs, refused, existing = plan(files, out, args.overwrite)
+    skipped = []
+
+    def skip(line):
+        skipped.append(line)
+        tqdm.write(f"skipped {line}", file=sys.stderr)
+
+    for line in [f"{m}: no such file or folder" for m in missing] + refused:
+        skip(line)
     written, pixels, tic = 0, 0, time.perf_counter()
     with tqdm(total=len(jobs), unit="photo", desc="colorize", disable=None) as bar:
-        for batch in batches(jobs, args, skipped, bar):
-            results = colorize_batch(model, [img for _, _, img in batch], size, device, confidence=args.confidence)
+
+        def unreadable(line):
+            skip(line)
+            bar.update(1)
+
+        for batch in batches(jobs, args, unreadable):
+            results = colorize(model, [img for _, _, img in batch], size, device, confidence=args.confidence)
             for (path, outputs, img), (colour, confidence) in zip(batch, results):
                 try:
-                    write_png(outputs["color"], colour)
-                    if args.compare:
-                        write_png(outputs["compare"], comparison(img, colour))
-                    if confidence is not None:
-                        write_png(outputs["confidence"], heat_map(confidence))
+                    write_outputs(outputs, img, colour, confidence, args.compare)
                 except OSError as e:
-                    skipped.append(f"{path}: cannot write {outputs['color'].parent} ({e.strerror or e})")
-                    tqdm.write(f"skipped {skipped[-1]}", file=sys.stderr)
+                    skip(f"{path}: cannot write {outputs['color'].parent} ({e.strerror or e})")
                     continue
                 written += 1
                 pixels += img.shape[0] * img.shape[1]

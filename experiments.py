@@ -16,7 +16,7 @@ def row(run):
     m, args = data["metrics"], data["args"]
     report = REPORT_TANH if args.get("tanh") else REPORT_MSE.get(PRESETS.get(args.get("net")))
     name = f"Network {args.get('net', '?')}{' tanh' if args.get('tanh') else ''}"
-    if args.get("loss") == "classify":
+    if args.get("classifier") or args.get("loss") == "classify":  # runs from before --classifier said --loss
         name, report = f"Classifier, Network {args.get('net')} backbone, T = {m.get('temperature')}", None
     cells = [name, f"{report}" if report else "-", f"{m['test_loss']:.4g}"] + [f"{m[k]:.4g}" for k in LABELS]
     return cells + [str(args.get("epochs")), f"{m.get('train_seconds', 0) / 60:.1f}"]

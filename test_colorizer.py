@@ -3,9 +3,10 @@ from the colorized PNGs it writes (ab MSE, PSNR, SSIM, CIEDE2000, AuC, colourful
 import argparse
 from pathlib import Path
 
+from common.checkpoint import classifier_only, load_model, training_size
 from common.cli import add_common_args, guarded, prepare
 from common.data import load_folder, split_folders, writable_dir
-from common.engine import classifier_only, evaluate, load_model, training_size
+from common.evaluation import evaluate
 from common.plots import write_json
 
 REPORT_MSE = {(3, 3, 3, 3, 3): 32.89, (8, 16, 32, 64, 128): 23.62, (16, 32, 64, 128, 256): 22.19}
@@ -23,8 +24,11 @@ def report_figure(state):
 
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__)
-    p.add_argument("--checkpoint", help="model to evaluate (default: pretrained/network3.pt, or tanh.pt with --tanh)")
-    p.add_argument("--tanh", action="store_true", help="evaluate the shipped tanh model")
+    p.add_argument("--checkpoint", help="model to evaluate (default: pretrained/network3.pt, tanh.pt with --tanh, "
+                                        "classifier.pt with --classifier)")
+    shipped = p.add_mutually_exclusive_group()
+    shipped.add_argument("--tanh", action="store_true", help="evaluate the shipped tanh model")
+    shipped.add_argument("--classifier", action="store_true", help="evaluate the shipped classifier")
     p.add_argument("--data", default="data/split", help="split made by split_data.py (default: %(default)s)")
     p.add_argument("--out", help="where images, grid and metrics go (default: runs/test-<checkpoint name>)")
     p.add_argument("--batch-size", type=int, default=10, help="(default: %(default)s)")
@@ -32,7 +36,8 @@ def parse_args(argv=None):
                    help="classifier only: annealed-mean temperature(s); several give a sweep (default: the model's)")
     add_common_args(p)
     args = p.parse_args(argv)
-    args.checkpoint = Path(args.checkpoint or f"pretrained/{'tanh' if args.tanh else 'network3'}.pt")
+    shipped = "tanh" if args.tanh else "classifier" if args.classifier else "network3"
+    args.checkpoint = Path(args.checkpoint or f"pretrained/{shipped}.pt")
     args.out = Path(args.out or f"runs/test-{args.checkpoint.stem}")
     return args
 

@@ -1,12 +1,12 @@
-"""What every script shares: seed and device flags, and turning user errors into one line."""
+"""What every script shares: seed and device flags, and turning user errors into one line.
+
+Light to import (torch and numpy load inside the functions that use them), so `--help` is instant.
+"""
 import ctypes
 import ctypes.util
 import functools
 import random
 import sys
-
-import numpy as np
-import torch
 
 
 class UserError(Exception):
@@ -20,6 +20,8 @@ def add_common_args(parser, seed=42):
 
 
 def resolve_device(name):
+    import torch
+
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     try:
@@ -32,6 +34,9 @@ def resolve_device(name):
 
 
 def seed_everything(seed):
+    import numpy as np
+    import torch
+
     random.seed(seed)
     np.random.seed(seed % 2**32)
     torch.manual_seed(seed)
@@ -92,7 +97,16 @@ def add_training_args(parser, lr, out=None):
     parser.add_argument("--augment", type=int, default=10,
                         help="augmented samples per image per epoch (default: %(default)s)")
     parser.add_argument("--size", type=int, default=128, help="training image size (default: %(default)s)")
+    parser.add_argument("--lr-schedule", choices=["none", "cosine"], default="none",
+                        help="none keeps the report's constant rate; cosine anneals it to 0 (default: %(default)s)")
     parser.add_argument("--resume", help="continue from a last.pt of the same run")
     parser.add_argument("--sync-bn", action="store_true", help="under torchrun on CUDA: SyncBatchNorm across ranks")
     parser.add_argument("--compile", action="store_true", help="torch.compile the training step's model")
+    parser.add_argument("--pipeline", choices=["auto", "torch", "opencv"], default="auto",
+                        help="batch warp and LAB: torch kernels on the device or OpenCV on the CPU "
+                             "(default: auto, OpenCV on a CPU and torch elsewhere)")
+    parser.add_argument("--amp", choices=["auto", "bf16", "off"], default="auto",
+                        help="bf16 autocast of the forward pass (default: auto, on CUDA only)")
+    parser.add_argument("--fused", choices=["auto", "on", "off"], default="auto",
+                        help="fused Adam, one kernel for all parameters (default: auto, on CUDA only)")
     return add_common_args(parser)

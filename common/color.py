@@ -1,6 +1,6 @@
 """CIELAB in the report's convention: OpenCV for files, a batched torch twin for training.
 
-L is in [0, 100] and a, b are roughly [-128, 127]. Networks see L / 100 and predict ab in raw
+L is in [0, 100] and a, b are roughly [-128, 127]. Networks see L / L_SCALE and predict ab in raw
 units, or ab / AB_SCALE when their output goes through tanh.
 """
 import functools
@@ -9,6 +9,7 @@ import cv2
 import numpy as np
 import torch
 
+L_SCALE = 100.0
 AB_SCALE = 128.0
 
 # OpenCV's sRGB (D65) -> XYZ matrix and white point, so the torch path matches cv2.
@@ -53,28 +54,27 @@ def rgb_to_lab_torch(rgb):
     return torch.stack([fy.mul(116).sub_(16), (fx - fy).mul_(500), (fy - fz).mul_(200)], dim=-1)
 
 
-def rgb_to_lab_batch(rgb):
-    """(N,H,W,3) RGB in [0, 1] -> LAB on the same device.
-
-    On a CPU one OpenCV call converts the whole batch in a single vectorised pass, about four
-    times faster than the chain of torch ops, whose every step walks the batch again; on other
-    devices the torch twin keeps the batch where it is.
-    """
-    if rgb.device.type != "cpu":
-        return rgb_to_lab_torch(rgb)
+def rgb_to_lab_opencv(rgb):
+    """`rgb_to_lab_torch` for a CPU batch (N,H,W,3): one OpenCV call converts it in a single vectorised
+    pass, about four times faster than the chain of torch ops, whose every step walks the batch again."""
     rows = np.ascontiguousarray(rgb.reshape(-1, rgb.shape[-2], 3).numpy(), dtype=np.float32)
     return torch.from_numpy(cv2.cvtColor(rows, cv2.COLOR_RGB2Lab)).view(rgb.shape)
 
 
+def rgb_to_lab_batch(rgb):
+    """(N,H,W,3) RGB in [0, 1] -> LAB on the same device: OpenCV on a CPU, the torch twin elsewhere."""
+    return rgb_to_lab_opencv(rgb) if rgb.device.type == "cpu" else rgb_to_lab_torch(rgb)
+
+
 def split_lab(lab):
-    """(N,H,W,3) LAB -> network input L/100 (N,1,H,W) and raw ab (N,2,H,W), a view that keeps the
+    """(N,H,W,3) LAB -> network input L / L_SCALE (N,1,H,W) and raw ab (N,2,H,W), a view that keeps the
     channels last like the networks' outputs."""
     lab = lab.permute(0, 3, 1, 2)
-    return lab[:, :1] / 100.0, lab[:, 1:]
+    return lab[:, :1] / L_SCALE, lab[:, 1:]
 
 
 def image_lab(rgb):
-    """uint8 RGB pictures (N,H,W,3) as they are -> L/100 (N,1,H,W) and raw ab (N,2,H,W)."""
+    """uint8 RGB pictures (N,H,W,3) as they are -> L / L_SCALE (N,1,H,W) and raw ab (N,2,H,W)."""
     return split_lab(rgb_to_lab_batch(rgb.float() / 255.0))
 
 

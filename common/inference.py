@@ -1,14 +1,25 @@
-"""Colorizing photos of any size: the network sees L resized to its training size, its ab is upsampled
-to the photo's size and merged with the photo's own full-resolution L, so no detail is lost."""
+"""The one road from L to colour, shared by evaluation, the per-epoch samples and colorize.py.
+
+The network sees the picture's L resized to its training size; its ab is upsampled to the picture's
+size and merged with the picture's own full-resolution L, with out-of-gamut chroma pulled in rather
+than RGB clipped, so the output's L is the input's and no detail is lost.
+"""
+from contextlib import nullcontext
+
 import cv2
 import numpy as np
 import torch
 
-from .color import lab_to_linear_rgb, lab_to_rgb
-from .engine import autocast
+from .color import L_SCALE, lab_to_linear_rgb, lab_to_rgb
 
 GAMUT_STEPS = 8
-STRIP_ROWS = 256  # full-resolution work goes in strips, so a 24 MP photo never has float64 copies whole
+STRIP_ROWS = 256  # full-resolution work goes in strips, so a 24 MP photo never has float copies whole
+
+
+def autocast(device, amp="auto"):
+    """bf16 autocast when asked for, and by default on CUDA."""
+    on = amp == "bf16" or (amp == "auto" and device.type == "cuda")
+    return torch.autocast(device.type, dtype=torch.bfloat16) if on else nullcontext()
 
 
 def strips(height):
@@ -48,32 +59,52 @@ def fit_gamut(L, ab):
 
 
 @torch.no_grad()
-def predict_small(model, L_small, device):
-    """Network outputs and raw ab for a batch of L at network size (N,H,W, 0..100)."""
+def predict(model, L_small, device):
+    """Network outputs and raw ab (numpy N,2,h,w) for a batch of L at network size (N,h,w, 0..100)."""
     model.eval()
-    x = torch.from_numpy(np.stack(L_small))[:, None].to(device) / 100.0
+    x = torch.from_numpy(np.stack(L_small))[:, None].to(device) / L_SCALE
     with autocast(device):
         output = model(x.contiguous(memory_format=torch.channels_last))
     output = output.float()
     return output, model.predict_ab(output, x.shape[-2:]).cpu().numpy()
 
 
-def colorize_batch(model, images, size, device, confidence=False):
-    """Decoded images -> (colour image in the input's depth and alpha, entropy map or None) each."""
+def shrink(L, size):
+    return cv2.resize(L, (size, size), interpolation=cv2.INTER_AREA)
+
+
+def render(img, L, ab_small):
+    """The colour picture: ab (2,h,w) upsampled to L's size and merged with it, in the input's depth and alpha."""
+    a, b = (upsample(c, L.shape) for c in ab_small)
+    rgb = np.empty((*L.shape, 4 if img.ndim == 3 and img.shape[2] == 4 else 3), img.dtype)
+    for rows in strips(L.shape[0]):
+        rgb[rows] = compose(fit_gamut(L[rows], np.dstack([a[rows], b[rows]])), img[rows])
+    return rgb
+
+
+def colorize(model, images, size, device, confidence=False):
+    """Decoded images (gray, RGB or RGBA; 8 or 16 bit; any size) -> (colour picture in the input's depth
+    and alpha, confidence map in [0, 1] or None) each, in one forward pass at `size`."""
+    return colorize_later(model, images, size, device, confidence)()
+
+
+def colorize_later(model, images, size, device, confidence=False):
+    """`colorize` in two halves: the forward pass now, while the model is as it is, and the CPU work
+    (upsampling, gamut, RGB) in the returned function, which another thread may call."""
     Ls = [lightness(img) for img in images]
-    small = [cv2.resize(L, (size, size), interpolation=cv2.INTER_AREA) for L in Ls]
-    output, ab_small = predict_small(model, small, device)
+    output, ab_small = predict(model, [shrink(L, size) for L in Ls], device)
     entropy = model.entropy(output).cpu().numpy() if confidence else [None] * len(images)
-    results = []
-    for img, L, ab, h in zip(images, Ls, ab_small, entropy):
-        H, W = L.shape
-        a, b = (cv2.resize(c, (W, H), interpolation=cv2.INTER_LINEAR) for c in ab)
-        rgb = np.empty((H, W, 4 if img.ndim == 3 and img.shape[2] == 4 else 3), img.dtype)
-        for rows in strips(H):
-            rgb[rows] = compose(fit_gamut(L[rows], np.dstack([a[rows], b[rows]])), img[rows])
-        conf = None if h is None else cv2.resize(h, (W, H), interpolation=cv2.INTER_LINEAR) / np.log(model.bins)
-        results.append((rgb, conf))
-    return results
+    bins = getattr(model, "bins", None)
+
+    def pictures():
+        return [(render(img, L, ab), None if h is None else upsample(h, L.shape) / np.log(bins))
+                for img, L, ab, h in zip(images, Ls, ab_small, entropy)]
+
+    return pictures
+
+
+def upsample(channel, shape):
+    return cv2.resize(channel, (shape[1], shape[0]), interpolation=cv2.INTER_LINEAR)
 
 
 def compose(lab, original):
@@ -87,14 +118,3 @@ def compose(lab, original):
         rgb = np.dstack([rgb, original[..., 3]])
     return rgb
 
-
-def write_png(path, img):
-    """PNG of an RGB(A) array, any file name."""
-    code = cv2.COLOR_RGBA2BGRA if img.ndim == 3 and img.shape[2] == 4 else cv2.COLOR_RGB2BGR
-    ok, data = cv2.imencode(".png", cv2.cvtColor(img, code) if img.ndim == 3 else img)
-    if not ok:
-        raise OSError(f"cannot encode {path}")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    data.tofile(tmp)
-    tmp.replace(path)

@@ -17,6 +17,7 @@ class MeanChromaRegressor(nn.Module):
     def __init__(self, width=3, layers=7):
         super().__init__()
         self.config = {"width": width, "layers": layers}
+        # (1) x 128 x 128 -> (width) x 64 x 64 -> ... -> (width) x 2 x 2 -> (2) x 1 x 1, averaged to (2)
         blocks, channels = [], 1
         for i in range(layers):
             out = 2 if i == layers - 1 else width
@@ -42,7 +43,8 @@ def down(cin, cout):
 
 
 def encoder(features):
-    """The report's 5 downsampling modules, from L to features[-1] maps at 1/32 of the size."""
+    """The report's 5 downsampling modules, from L to features[-1] maps at 1/32 of the size:
+    (1) x 128 x 128 -> (f[0]) x 64 x 64 -> (f[1]) x 32 x 32 -> (f[2]) x 16 x 16 -> (f[3]) x 8 x 8 -> (f[4]) x 4 x 4."""
     return nn.Sequential(*(down(i, o) for i, o in zip([1, *features[:-1]], features)))
 
 
@@ -61,10 +63,16 @@ class Colorizer(nn.Module):
         features = list(features)
         self.config = {"features": features, "tanh": tanh}
         self.tanh = tanh
+        # input is (1) x 128 x 128, L / L_SCALE; f = features, (16, 32, 64, 128, 256) for Network 3
         self.down = encoder(features)
-        outs = [*reversed(features[:-1]), 2]
-        self.up = nn.Sequential(*(up(i, o, last=k == len(outs) - 1)
-                                  for k, (i, o) in enumerate(zip(reversed(features), outs))))
+        # state size. (f[4]) x 4 x 4
+        widths = [*reversed(features), 2]
+        ups = []
+        for k in range(len(features)):
+            ups.append(up(widths[k], widths[k + 1], last=k == len(features) - 1))
+            # state size. (f[3]) x 8 x 8 -> (f[2]) x 16 x 16 -> (f[1]) x 32 x 32 -> (f[0]) x 64 x 64
+        self.up = nn.Sequential(*ups)
+        # output (2) x 128 x 128: raw ab, or ab / AB_SCALE through tanh
 
     @property
     def scale(self):
@@ -83,7 +91,7 @@ class Colorizer(nn.Module):
             ab, size=size, mode="bilinear", align_corners=False)
 
 
-class ClassColorizer(nn.Module):
+class Classifier(nn.Module):
     """Colour as classification (Zhang, Isola & Efros 2016): per-pixel logits over Q in-gamut ab bins,
     trained with a rebalanced soft cross-entropy and decoded by the annealed mean.
 
@@ -106,11 +114,17 @@ class ClassColorizer(nn.Module):
         self.register_buffer("weights", torch.ones(len(centres)))
         self.register_buffer("prior", torch.full((len(centres),), 1.0 / len(centres)))
         self.register_buffer("table", neighbour_table(centres), persistent=False)
+        # input is (1) x 128 x 128, L / L_SCALE; f = features, (16, 32, 64, 128, 256) for Network 3
         self.down = encoder(features)
-        ups = len(features) - (head_stride.bit_length() - 1)
-        widths = list(reversed(features))[: ups + 1]
-        self.up = nn.Sequential(*(up(i, o) for i, o in zip(widths, widths[1:])))
-        self.head = nn.Conv2d(widths[-1], len(centres), 1)
+        # state size. (f[4]) x 4 x 4
+        widths = list(reversed(features))
+        ups = []
+        for k in range(len(features) - (head_stride.bit_length() - 1)):
+            ups.append(up(widths[k], widths[k + 1]))
+            # state size. (f[3]) x 8 x 8 -> (f[2]) x 16 x 16 -> (f[1]) x 32 x 32 for head_stride 4
+        self.up = nn.Sequential(*ups)
+        self.head = nn.Conv2d(widths[len(ups)], len(centres), 1)
+        # output (Q) x 32 x 32: logits over the Q = 228 in-gamut bins at grid 10
 
     @property
     def bins(self):
@@ -157,7 +171,7 @@ def _heaviest(index, weights):
     return index.gather(-1, weights.argmax(dim=-1, keepdim=True))[..., 0]
 
 
-MODELS = {"regressor": MeanChromaRegressor, "colorizer": Colorizer, "classifier": ClassColorizer}
+MODELS = {"regressor": MeanChromaRegressor, "colorizer": Colorizer, "classifier": Classifier}
 
 
 def build(name, config):

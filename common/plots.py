@@ -1,18 +1,40 @@
-"""Figures as PNGs, each written next to a JSON of the numbers it shows."""
+"""Figures and pictures as PNGs: loss plots (matplotlib, each next to a JSON of its numbers) and picture
+grids (plain OpenCV, since training draws one every epoch)."""
 import json
 from pathlib import Path
 
-import matplotlib
+import cv2
+import numpy as np
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
+GAP = 4
+HEADER = 22
+TEXT = {"fontFace": cv2.FONT_HERSHEY_SIMPLEX, "fontScale": 0.45, "color": (0, 0, 0), "thickness": 1,
+        "lineType": cv2.LINE_AA}
 
 
 def write_json(path, data):
     Path(path).write_text(json.dumps(data, indent=1) + "\n")
 
 
+def write_png(path, img):
+    """PNG of a gray, RGB or RGBA array, any file name, written atomically."""
+    path = Path(path)
+    code = cv2.COLOR_RGBA2BGRA if img.ndim == 3 and img.shape[2] == 4 else cv2.COLOR_RGB2BGR
+    ok, data = cv2.imencode(".png", cv2.cvtColor(img, code) if img.ndim == 3 else img)
+    if not ok:
+        raise OSError(f"cannot encode {path}")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    data.tofile(tmp)
+    tmp.replace(path)
+
+
 def loss_curve(history, path, title="loss", units="loss"):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
     fig, ax = plt.subplots(figsize=(6, 4))
     epochs = range(1, len(history["train_loss"]) + 1)
     ax.plot(epochs, history["train_loss"], label="train")
@@ -25,20 +47,22 @@ def loss_curve(history, path, title="loss", units="loss"):
     write_json(Path(path).with_suffix(".json"), history)
 
 
-def image_grid(rows, path, columns=("gray", "prediction", "ground truth"), names=None):
-    """rows: sequences of HxWx3 uint8 images, one row per picture."""
-    n, m = len(rows), len(rows[0])
-    fig, axes = plt.subplots(n, m, figsize=(2 * m, 2 * n), squeeze=False)
+def picture_grid(rows, path, columns=("gray", "prediction", "ground truth"), names=None):
+    """rows: sequences of HxWx3 uint8 pictures, one row per picture, titled by column (and named on the left).
+    Small pictures are enlarged (nearest) to at least 128 px, so a 32 px test picture stays visible."""
+    cell = max(128, *(img.shape[0] for row in rows for img in row))
+    label = 110 if names else 0
+    width = label + len(columns) * (cell + GAP) + GAP
+    grid = np.full((HEADER + len(rows) * (cell + GAP), width, 3), 255, np.uint8)
+    for c, title in enumerate(columns):
+        cv2.putText(grid, title, (label + GAP + c * (cell + GAP), HEADER - 7), **TEXT)
     for r, row in enumerate(rows):
-        for c, img in enumerate(row):
-            ax = axes[r][c]
-            ax.imshow(img)
-            ax.set_xticks([])
-            ax.set_yticks([])
-            if r == 0:
-                ax.set_title(columns[c], fontsize=9)
+        y = HEADER + r * (cell + GAP)
         if names:
-            axes[r][0].set_ylabel(names[r], fontsize=7)
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
+            cv2.putText(grid, names[r][:16], (GAP, y + cell // 2), **TEXT)
+        for c, img in enumerate(row):
+            scale = cell / img.shape[0]
+            picture = cv2.resize(img, (round(img.shape[1] * scale), cell), interpolation=cv2.INTER_NEAREST)
+            x = label + GAP + c * (cell + GAP)
+            grid[y:y + cell, x:x + min(cell, picture.shape[1])] = picture[:, :cell]
+    write_png(path, grid)

@@ -17,7 +17,10 @@ def test_bench_measures_all_three_and_writes_json(tiny_split, tmp_path, capsys):
     assert figures["pipeline_over_model"] == figures["pipeline_sps"] / figures["model_only_sps"]
     assert figures["model_over_naive"] == figures["model_only_sps"] / figures["naive_sps"]
     printed = capsys.readouterr().out
-    assert "(2)/(1)" in printed and "naive" in printed and "full run: 1 epochs" in printed
+    assert "(2)/(1)" in printed and "naive" in printed and "full run (make train): 1 epochs" in printed
+    assert figures["full_run_epoch_seconds"] == pytest.approx(
+        figures["full_run_step_seconds"] + figures["full_run_extras_seconds"])
+    assert 0 < figures["full_run_step_seconds"] < figures["full_run_epoch_seconds"] < figures["full_run_seconds"]
 
 
 def test_unwritable_json_path_is_refused_before_measuring(tiny_split, tmp_path, capsys):

@@ -3,8 +3,8 @@ import pickle
 import pytest
 import torch
 
+from common.checkpoint import load_checkpoint, save_checkpoint
 from common.cli import UserError
-from common.engine import load_checkpoint, save_checkpoint
 from common.models import Colorizer, MeanChromaRegressor
 from test_colorizer import main as evaluate_main
 

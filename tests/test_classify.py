@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 import torch
 
+from common.checkpoint import load_checkpoint, model_from_checkpoint
 from common.color import ab_bins, annealed_mean, mode, neighbour_table, rebalance_weights, soft_encode
-from common.engine import load_checkpoint, model_from_checkpoint
 from test_colorizer import main as evaluate_main
 from train_colorizer import main as colorizer_main
 
@@ -81,7 +81,7 @@ def test_annealed_mean_spans_expectation_to_mode(centres):
 def test_short_classifier_run_lowers_loss_and_sweeps_temperature(tiny_split, tmp_path, capsys):
     out = tmp_path / "cls"
     colorizer_main(["--data", str(tiny_split), "--out", str(out), "--epochs", "3", "--net", "2",
-                    "--loss", "classify", *SMALL])
+                    "--classifier", *SMALL])
     h = json.loads((out / "metrics.json").read_text())["history"]
     assert h["train_loss"][-1] < h["train_loss"][0]
     state = load_checkpoint(out / "model.pt")

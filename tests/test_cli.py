@@ -31,6 +31,7 @@ def test_freed_tensor_memory_stays_with_the_process_for_the_next_step():
 ORDER = """
 import sys
 import {script}
+import torch  # a script may load torch only once it runs; common must still come first
 names = list(sys.modules)
 print(names.index("common") < names.index("torch"))
 """

@@ -4,10 +4,10 @@ import pytest
 import torch
 
 from colorize import main as colorize_main
+from common.checkpoint import save_checkpoint
 from common.data import read_image
-from common.engine import save_checkpoint
 from common.inference import lightness
-from common.models import ClassColorizer, Colorizer
+from common.models import Classifier, Colorizer
 from tests.conftest import made_up_image, write_rgb
 
 
@@ -19,7 +19,7 @@ def checkpoints(tmp_path_factory):
     with torch.no_grad():
         regression.up[-1].bias.copy_(torch.tensor([70.0, 100.0]))  # strong colour, often out of gamut
     save_checkpoint(folder / "reg.pt", regression, args={"size": 32})
-    save_checkpoint(folder / "cls.pt", ClassColorizer((4, 4, 8, 8, 8)), args={"size": 32})
+    save_checkpoint(folder / "cls.pt", Classifier((4, 4, 8, 8, 8)), args={"size": 32})
     return folder
 
 
@@ -96,7 +96,7 @@ def test_regression_model_refuses_confidence_and_huge_images_are_refused(checkpo
     with pytest.raises(SystemExit) as e:
         colorize_main([str(src), "-o", str(tmp_path / "o"), "--checkpoint", str(checkpoints / "reg.pt"),
                        "--confidence"])
-    assert e.value.code == 2 and "--confidence needs a classification model" in capsys.readouterr().err
+    assert e.value.code == 2 and "--confidence needs a classifier" in capsys.readouterr().err
     with pytest.raises(SystemExit) as e:
         colorize_main([str(src), str(tmp_path / "missing.png"), "-o", str(tmp_path / "o"), "--checkpoint",
                        str(checkpoints / "reg.pt"), "--max-pixels", "1000"])
@@ -115,3 +115,20 @@ def test_empty_input_and_unwritable_output_are_one_line_errors(checkpoints, tmp_
         colorize_main([str(src), "-o", str(tmp_path / "afile" / "sub"), "--checkpoint", str(checkpoints / "reg.pt")])
     err = capsys.readouterr().err
     assert e.value.code == 2 and "cannot write output" in err and err.count("\n") == 1
+
+
+def test_evaluation_scores_exactly_what_colorize_writes(checkpoints, tiny_split, tmp_path):
+    """One road from L to colour: test_colorizer's PNGs equal colorize.py's output for the same test picture."""
+    from test_colorizer import main as evaluate_main
+
+    for name in ("reg.pt", "cls.pt"):
+        evaluate_main(["--checkpoint", str(checkpoints / name), "--data", str(tiny_split), "--out",
+                       str(tmp_path / name / "eval"), "--device", "cpu"])
+        tests = sorted((tiny_split / "test").iterdir())
+        colorize_main([*map(str, tests), "-o", str(tmp_path / name / "colorize"), "--checkpoint",
+                       str(checkpoints / name), "--device", "cpu", "--batch-size", "1"])
+        for picture in tests:
+            evaluated = read_image(tmp_path / name / "eval" / "images" / f"{picture.stem}.png")
+            colorized = read_image(tmp_path / name / "colorize" / f"{picture.stem}_color.png")
+            assert np.array_equal(evaluated, colorized), picture.name
+            assert np.abs(evaluated[..., 0].astype(int) - evaluated[..., 2]).max() > 10  # not a gray picture

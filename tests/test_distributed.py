@@ -7,8 +7,8 @@ import torch.distributed as dist
 import torch.multiprocessing as mp
 from torch.nn.parallel import DistributedDataParallel
 
+from common.checkpoint import load_checkpoint
 from common.data import TrainBatches
-from common.engine import load_checkpoint
 from common.models import Colorizer
 from test_colorizer import main as evaluate_main
 from tests.conftest import ROOT

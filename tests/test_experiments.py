@@ -16,13 +16,14 @@ def run(folder, **args):
 
 def test_table_puts_each_run_beside_the_report(tmp_path, capsys):
     runs = [run(tmp_path / "n1", net=1, tanh=False), run(tmp_path / "n3t", net=3, tanh=True),
-            run(tmp_path / "c", net=3, loss="classify")]
+            run(tmp_path / "c", net=3, classifier=True), run(tmp_path / "old", net=3, loss="classify")]
     experiments_main([*runs, "--out", str(tmp_path / "table.md")])
     lines = (tmp_path / "table.md").read_text().splitlines()
-    assert len(lines) == 5 and lines == capsys.readouterr().out.splitlines()
+    assert len(lines) == 6 and lines == capsys.readouterr().out.splitlines()
     assert lines[2].startswith("| Network 1 | 32.89 | 20.5 | 20.4 |")
     assert lines[3].startswith("| Network 3 tanh | 0.0013 |")
     assert lines[4].startswith("| Classifier, Network 3 backbone, T = 0.38 | - |")
+    assert lines[5] == lines[4]  # a run made before --classifier, when the flag was --loss classify
     assert lines[2].endswith("| 10 | 2.0 |")
 
 

@@ -2,7 +2,7 @@ import json
 
 import pytest
 
-from common.engine import load_checkpoint
+from common.checkpoint import load_checkpoint
 from split_data import main as split_main
 from test_colorizer import main as evaluate_main
 from tests.conftest import ROOT

@@ -13,8 +13,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from colorize import main as colorize_main
+from common.checkpoint import load_checkpoint, save_checkpoint
 from common.data import ImageError, read_image
-from common.engine import load_checkpoint, save_checkpoint
 from common.models import Colorizer
 from tests.conftest import ROOT, made_up_image
 

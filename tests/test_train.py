@@ -3,7 +3,7 @@ import json
 import pytest
 import torch
 
-from common.engine import load_checkpoint, model_from_checkpoint
+from common.checkpoint import load_checkpoint, model_from_checkpoint
 from test_colorizer import main as evaluate_main
 from train_colorizer import main as colorizer_main
 from train_regressor import main as regressor_main

@@ -1,0 +1,86 @@
+"""The one checkpoint format, apart from training so that inference loads it without the training loop.
+
+A checkpoint is a plain dict (format, model name, constructor config, state dict, metrics, the run's
+args, and for `last.pt` the optimizer, scheduler, epoch and history), saved atomically and loaded with
+`weights_only=True`, so a file can never run code.
+"""
+import os
+import pickle
+from pathlib import Path
+
+import torch
+
+from .cli import UserError
+from .models import MODELS, build, model_name
+
+FORMAT = 1
+
+
+def checkpoint_state(model, metrics=None, **training_state):
+    return {"format": FORMAT, "model": model_name(model), "config": model.config,
+            "state_dict": model.state_dict(), "metrics": metrics or {}, **training_state}
+
+
+def save_checkpoint(path, model, metrics=None, **training_state):
+    write_state(path, checkpoint_state(model, metrics, **training_state))
+
+
+def write_state(path, state):
+    """Write atomically: a crash mid-write leaves the previous file intact."""
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    with open(tmp, "wb") as f:
+        torch.save(state, f)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+def load_checkpoint(path, expect=None):
+    """Read a checkpoint safely; every way it can be wrong becomes one UserError line."""
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(f"{path}: no such checkpoint (train one, or pass --checkpoint to an existing .pt file)")
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:  # the unpickler raises many types on damaged files; all mean "unusable"
+        if "global" in str(e).lower() and isinstance(e, pickle.UnpicklingError):
+            raise UserError(f"{path}: refused, the file holds Python objects that could run code "
+                            "(only plain checkpoints are loaded); use a checkpoint written by this project") from e
+        raise UserError(f"{path}: not a readable checkpoint (truncated or not a PyTorch file)") from e
+    if not isinstance(state, dict) or state.get("model") not in MODELS or "state_dict" not in state:
+        raise UserError(f"{path}: not a checkpoint of this project (no known model name and weights)")
+    if expect is not None and state["model"] not in expect:
+        raise UserError(f"{path}: holds a {state['model']} model, but a {' or '.join(expect)} was asked for")
+    return state
+
+
+def model_from_checkpoint(state, path="checkpoint"):
+    try:
+        model = build(state["model"], state["config"])
+        model.load_state_dict(state["state_dict"])
+    except (TypeError, RuntimeError, KeyError) as e:
+        raise UserError(f"{path}: weights do not fit a {state['model']} with config {state.get('config')}") from e
+    return model
+
+
+def load_model(path, device):
+    """A checkpoint's model on `device`, and the checkpoint itself (its config, args and metrics)."""
+    state = load_checkpoint(path)
+    return model_from_checkpoint(state, path).to(device), state
+
+
+def training_size(state):
+    """The picture size a checkpoint's model was trained at (128 where the run did not record one)."""
+    return state.get("args", {}).get("size", 128)
+
+
+def classifier_only(flag, model, state, path):
+    """Refuse a flag that means something only to the classifier."""
+    if model_name(model) != "classifier":
+        raise UserError(f"{flag} needs a classifier; {path} holds a {state['model']}")
+
+
+def plain_args(args):
+    """argparse values as the plain types a weights_only checkpoint may hold."""
+    return {k: v if v is None or isinstance(v, (bool, int, float, str)) else str(v) for k, v in vars(args).items()}
