@@ -43,11 +43,17 @@ def merge_L_ab(L, ab):
     return lab_to_rgb(np.dstack([np.asarray(L, dtype=np.float32), ab]))
 
 
+@functools.lru_cache(maxsize=8)
+def _xyz_matrix(device, dtype):
+    """RGB -> white-normalised XYZ on `device`, made once: a copy from the host each batch would make the
+    CPU wait for the GPU every step."""
+    return (_RGB_TO_XYZ / _WHITE[:, None]).to(device, dtype)
+
+
 def rgb_to_lab_torch(rgb):
     """(..., 3) RGB in [0, 1] -> (..., 3) LAB, batched on any device, matching cv2 float32."""
     linear = torch.where(rgb > 0.04045, rgb.add(0.055).div_(1.055).pow_(2.4), rgb / 12.92)
-    matrix = (_RGB_TO_XYZ / _WHITE[:, None]).to(rgb)
-    xyz = linear @ matrix.T
+    xyz = linear @ _xyz_matrix(rgb.device, rgb.dtype).T
     f = torch.where(xyz > _EPSILON, xyz.clamp_min(_EPSILON).pow_(1 / 3), xyz.mul(7.787).add_(16 / 116))
     fx, fy, fz = f.unbind(-1)
     # 116 f(y) - 16 equals OpenCV's linear branch 903.3 y below the threshold to within 1e-3

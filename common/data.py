@@ -263,8 +263,12 @@ class TrainBatches:
     def epoch(self, epoch):
         """Batches of (L, target) for one epoch; the same (seed, epoch) always gives the same batches."""
         warp, to_lab = PIPELINES[self.pipeline]
-        for index, params in self.plan(epoch):
-            rgb = warp(self.images[index.to(self.images.device)], params, self.size)
+        plan = list(self.plan(epoch))
+        sizes = [len(index) for index, _ in plan]
+        # one upload per epoch: a small copy from pageable host memory each batch would stall the GPU's queue
+        indices, crops = (torch.cat(part).to(self.images.device).split(sizes) for part in zip(*plan))
+        for index, params in zip(indices, crops):
+            rgb = warp(self.images[index], params, self.size)
             L, ab = split_lab(to_lab(rgb).to(self.device, non_blocking=True))
             yield L, make_target(ab, self.target)
 

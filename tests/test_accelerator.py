@@ -1,0 +1,78 @@
+"""The recipe CUDA runs by default (torch pipeline, bf16 autocast, fused Adam), exercised on the CPU through
+the explicit flags, and on CUDA itself wherever a GPU is present."""
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from common.checkpoint import load_checkpoint
+from common.color import split_lab
+from common.data import PIPELINES, TrainBatches, crop_params
+from test_colorizer import main as evaluate_main
+from train_colorizer import main as colorizer_main
+
+RECIPE = ["--pipeline", "torch", "--amp", "bf16", "--fused", "on"]
+SMALL = ["--size", "32", "--augment", "4", "--batch-size", "8", "--net", "2"]
+cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+
+
+def run(split, out, device, *flags, epochs=3):
+    colorizer_main(["--data", str(split), "--out", str(out), "--epochs", str(epochs), "--device", device, *SMALL,
+                    *flags])
+    return json.loads((out / "metrics.json").read_text())
+
+
+def check_run(result, out, split, tmp_path):
+    losses = result["history"]["train_loss"]
+    assert losses[-1] < losses[0]
+    assert sorted(p.name for p in out.glob("samples/*.png")) == [f"epoch_{e:03d}.png" for e in range(1, 4)]
+    for name in ("model.pt", "last.pt", "best.pt", "loss.png", "metrics.json", "test/grid.png"):
+        assert (out / name).is_file(), name
+    assert load_checkpoint(out / "last.pt")["epoch"] == 3
+    evaluate_main(["--checkpoint", str(out / "model.pt"), "--data", str(split), "--out", str(tmp_path / "eval"),
+                   "--device", "cpu"])
+    evaluated = json.loads((tmp_path / "eval" / "metrics.json").read_text())["metrics"]
+    assert evaluated["mse_ab"] == pytest.approx(result["metrics"]["mse_ab"], rel=1e-3)
+
+
+def test_accelerator_recipe_trains_on_the_cpu(tiny_split, tmp_path):
+    out = tmp_path / "recipe"
+    result = run(tiny_split, out, "cpu", *RECIPE)
+    args = result["args"]
+    assert (args["pipeline"], args["amp"], args["fused"]) == ("torch", "bf16", "on")
+    check_run(result, out, tiny_split, tmp_path)
+    default = run(tiny_split, tmp_path / "default", "cpu", epochs=1)
+    assert default["history"]["train_loss"][0] != result["history"]["train_loss"][0]  # bf16 really changed the sums
+
+
+def test_the_pipelines_serve_the_same_batches(tiny_split):
+    from common.data import load_folder
+
+    images, _ = load_folder(tiny_split / "train", 32)
+    torch_way = TrainBatches(images, 8, 2, 32, seed=3, pipeline="torch")
+    opencv_way = TrainBatches(images, 8, 2, 32, seed=3, pipeline="opencv")
+    assert (torch_way.pipeline, opencv_way.pipeline) == ("torch", "opencv")
+    for (L1, ab1), (L2, ab2) in zip(torch_way.epoch(0), opencv_way.epoch(0), strict=True):
+        assert (L1 - L2).abs().max() * 100 < 1.0 and (ab1 - ab2).abs().max() < 1.5
+
+
+@cuda
+def test_cuda_torch_pipeline_matches_the_cpu_one():
+    rng = np.random.default_rng(0)
+    images = torch.from_numpy(rng.integers(0, 256, (50, 64, 64, 3), dtype=np.uint8))
+    params = crop_params(len(images), torch.Generator().manual_seed(1))
+    warp, to_lab = PIPELINES["torch"]
+    L_gpu, ab_gpu = split_lab(to_lab(warp(images.cuda(), params.cuda(), 48)))
+    warp, to_lab = PIPELINES["opencv"]
+    L_cpu, ab_cpu = split_lab(to_lab(warp(images, params, 48)))
+    assert (L_gpu.cpu() - L_cpu).abs().max() * 100 < 1.0 and (ab_gpu.cpu() - ab_cpu).abs().max() < 2.0
+    assert (ab_gpu.cpu() - ab_cpu).abs().mean() < 0.2
+
+
+@cuda
+def test_cuda_default_recipe_trains_and_writes_in_the_background(tiny_split, tmp_path):
+    out = tmp_path / "cuda"
+    result = run(tiny_split, out, "cuda")
+    assert result["metrics"]["device"].startswith("cuda")
+    check_run(result, out, tiny_split, tmp_path)
