@@ -22,7 +22,7 @@ from torchvision.transforms import v2
 from common.cli import add_common_args, guarded, keep_freed_memory, prepare
 from common.color import L_SCALE
 from common.data import CROP_SCALE, TrainBatches, load_folder, split_folders, writable_dir
-from common.engine import make_optimizer, train_step
+from common.engine import make_optimizer, make_step, uses_graphs
 from common.models import PRESETS, Colorizer
 
 
@@ -110,10 +110,9 @@ def main(argv=None):
     keep_freed_memory()
     images, _ = load_folder(split_folders(args.data)[0])
     model = Colorizer(PRESETS[args.net]).to(device, memory_format=torch.channels_last)
-    optimizer = make_optimizer(model, 0.01, device)
-
-    def step(L, ab):
-        train_step(model, model, optimizer, L, ab, device)
+    graphed = uses_graphs("auto", device, compile=False)
+    optimizer = make_optimizer(model, 0.01, device, graphed=graphed)
+    step = make_step(model, model, optimizer, device, "auto", graphed)  # what make train runs per batch
 
     ours = TrainBatches(images, args.batch_size, 10, 128, args.seed, device)
     ready = next(ours.epoch(0))

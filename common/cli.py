@@ -109,4 +109,7 @@ def add_training_args(parser, lr, out=None):
                         help="bf16 autocast of the forward pass (default: auto, on CUDA only)")
     parser.add_argument("--fused", choices=["auto", "on", "off"], default="auto",
                         help="fused Adam, one kernel for all parameters (default: auto, on CUDA only)")
+    parser.add_argument("--graphs", choices=["auto", "on", "off"], default="auto",
+                        help="replay the training step as one CUDA graph (default: auto, on CUDA for a single "
+                             "process without --compile)")
     return add_common_args(parser)

@@ -206,6 +206,8 @@ def warp_opencv(images, params, size):
 
 _REMAP_MAX_ROWS = 2**15 - 1  # cv2.remap takes pictures under SHRT_MAX rows
 
+TORCH_CALL_SAMPLES = 1000  # pictures the torch pipeline warps per call: ~200 MB of float RGB at 128 px
+
 # How a batch is warped and converted to LAB: the same result either way (tested), at different speeds.
 PIPELINES = {"torch": (warp_torch, rgb_to_lab_torch), "opencv": (warp_opencv, rgb_to_lab_opencv)}
 
@@ -236,6 +238,8 @@ class TrainBatches:
         self.images = images.permute(0, 2, 3, 1).contiguous().to("cpu" if self.pipeline == "opencv" else device)
         self.batch_size, self.augment, self.size = batch_size, augment, size
         self.seed, self.target, self.rank, self.world = seed, target, rank, world
+        # torch kernels are launch-bound at one batch of 128 px pictures, so they take several per call
+        self.batches_per_call = max(1, TORCH_CALL_SAMPLES // batch_size) if self.pipeline == "torch" else 1
 
     def __len__(self):
         full, rest = divmod(self.samples, self.batch_size)
@@ -266,11 +270,16 @@ class TrainBatches:
         plan = list(self.plan(epoch))
         sizes = [len(index) for index, _ in plan]
         # one upload per epoch: a small copy from pageable host memory each batch would stall the GPU's queue
-        indices, crops = (torch.cat(part).to(self.images.device).split(sizes) for part in zip(*plan))
-        for index, params in zip(indices, crops):
-            rgb = warp(self.images[index], params, self.size)
+        index, crops = (torch.cat(part).to(self.images.device) for part in zip(*plan))
+        start = 0
+        for first in range(0, len(sizes), self.batches_per_call):
+            part = sizes[first:first + self.batches_per_call]
+            samples = slice(start, start + sum(part))
+            start = samples.stop
+            rgb = warp(self.images[index[samples]], crops[samples], self.size)
             L, ab = split_lab(to_lab(rgb).to(self.device, non_blocking=True))
-            yield L, make_target(ab, self.target)
+            for L_batch, ab_batch in zip(L.split(part), ab.split(part)):
+                yield L_batch, make_target(ab_batch, self.target)
 
 
 class EvalBatches:

@@ -16,10 +16,10 @@ GAMUT_STEPS = 8
 STRIP_ROWS = 256  # full-resolution work goes in strips, so a 24 MP photo never has float copies whole
 
 
-def autocast(device, amp="auto"):
-    """bf16 autocast when asked for, and by default on CUDA."""
+def autocast(device, amp="auto", cache=True):
+    """bf16 autocast when asked for, and by default on CUDA (a CUDA graph capture needs cache=False)."""
     on = amp == "bf16" or (amp == "auto" and device.type == "cuda")
-    return torch.autocast(device.type, dtype=torch.bfloat16) if on else nullcontext()
+    return torch.autocast(device.type, dtype=torch.bfloat16, cache_enabled=cache) if on else nullcontext()
 
 
 def strips(height):

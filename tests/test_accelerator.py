@@ -76,3 +76,48 @@ def test_cuda_default_recipe_trains_and_writes_in_the_background(tiny_split, tmp
     result = run(tiny_split, out, "cuda")
     assert result["metrics"]["device"].startswith("cuda")
     check_run(result, out, tiny_split, tmp_path)
+
+
+def test_graphs_on_a_cpu_is_one_clear_error(tiny_split, tmp_path, capsys):
+    with pytest.raises(SystemExit) as e:
+        run(tiny_split, tmp_path / "x", "cpu", "--graphs", "on", epochs=1)
+    assert e.value.code == 2 and "--graphs on needs CUDA" in capsys.readouterr().err
+
+
+@cuda
+def test_graphed_steps_make_the_same_updates_as_eager_steps():
+    """Same weights after full batches, a smaller last batch and a learning-rate change between epochs."""
+    import copy
+
+    from common.engine import GraphedStep, make_optimizer, make_scheduler, train_step
+    from common.models import Colorizer
+
+    device = torch.device("cuda")
+    torch.manual_seed(0)
+    graphed = Colorizer((8, 16, 32, 64, 128)).to(device, memory_format=torch.channels_last)
+    eager = copy.deepcopy(graphed)
+    opt_g, opt_e = make_optimizer(graphed, 0.01, device, graphed=True), make_optimizer(eager, 0.01, device, "on")
+    sched_g, sched_e = make_scheduler(opt_g, "cosine", 3), make_scheduler(opt_e, "cosine", 3)
+    step = GraphedStep(graphed, opt_g, device, "off")
+    batches = [(torch.rand(n, 1, 32, 32, device=device), 30 * torch.randn(n, 2, 32, 32, device=device))
+               for n in (16, 16, 16, 8)]
+    for _ in range(2):
+        for L, ab in batches:
+            loss_g, loss_e = step(L, ab), train_step(eager, eager, opt_e, L, ab, device, "off")
+            assert loss_g.item() == pytest.approx(loss_e.item(), rel=1e-3)
+        sched_g.step()
+        sched_e.step()
+    assert opt_g.param_groups[0]["lr"].item() == pytest.approx(opt_e.param_groups[0]["lr"]) < 0.01
+    for (name, a), b in zip(graphed.state_dict().items(), eager.state_dict().values()):
+        assert torch.allclose(a.float(), b.float(), atol=1e-3, rtol=1e-3), name
+
+
+@cuda
+def test_a_graphed_cuda_run_resumes_on_cuda_and_on_the_cpu(tiny_split, tmp_path):
+    out = tmp_path / "cuda"
+    run(tiny_split, out, "cuda", "--lr-schedule", "cosine", epochs=2)
+    (tmp_path / "epoch2.pt").write_bytes((out / "last.pt").read_bytes())
+    for device in ("cuda", "cpu"):
+        result = run(tiny_split, out, device, "--lr-schedule", "cosine", "--resume", str(tmp_path / "epoch2.pt"),
+                     epochs=3)
+        assert len(result["history"]["train_loss"]) == 3 and load_checkpoint(out / "last.pt")["epoch"] == 3
