@@ -90,12 +90,12 @@ def image_ab(images):
 
 
 def lab_to_linear_rgb(lab):
-    """Unclipped linear sRGB of LAB rows (..., 3), OpenCV's white point and matrix."""
-    L, a, b = lab[..., 0], lab[..., 1], lab[..., 2]
+    """Unclipped linear sRGB of LAB rows (tensor ..., 3; float32 or float64), OpenCV's white point and matrix."""
+    L, a, b = lab.unbind(-1)
     fy = (L + 16) / 116
-    f = np.stack([fy + a / 500, fy, fy - b / 200], axis=-1)
-    xyz = np.where(f > 6 / 29, f**3, (f - 16 / 116) / 7.787) * _WHITE.numpy()
-    return xyz @ np.linalg.inv(_RGB_TO_XYZ.numpy()).T
+    f = torch.stack([fy + a / 500, fy, fy - b / 200], dim=-1)
+    xyz = torch.where(f > 6 / 29, f**3, (f - 16 / 116) / 7.787) * _WHITE.to(lab.dtype)
+    return xyz @ torch.linalg.inv(_RGB_TO_XYZ).to(lab.dtype).T
 
 
 @functools.lru_cache(maxsize=4)
@@ -108,7 +108,7 @@ def ab_bins(grid=10, extent=110):
     a, b = np.meshgrid(axis, axis, indexing="ij")
     L = np.linspace(0, 100, 401)
     lab = np.stack(np.broadcast_arrays(L[:, None, None], a[None], b[None]), axis=-1)
-    rgb = lab_to_linear_rgb(lab)
+    rgb = lab_to_linear_rgb(torch.from_numpy(lab)).numpy()
     inside = ((rgb >= 0) & (rgb <= 1)).all(axis=-1).any(axis=0)
     centres = np.stack([a[inside], b[inside]], axis=1)
     centres.setflags(write=False)

@@ -38,24 +38,26 @@ def lightness(img):
 
 
 def in_gamut(lab):
-    rgb = lab_to_linear_rgb(lab.astype(np.float64))
-    return ((rgb >= -1e-4) & (rgb <= 1 + 1e-4)).all(axis=-1)
+    """Which LAB rows (tensor N,3) have an sRGB colour (linear RGB in [0, 1], to float32's precision)."""
+    rgb = lab_to_linear_rgb(lab)
+    return ((rgb >= -1e-4) & (rgb <= 1 + 1e-4)).all(dim=-1)
 
 
 def fit_gamut(L, ab):
     """Shrink the chroma of out-of-gamut pixels (bisection on a per-pixel factor) instead of clipping RGB,
-    which would change their lightness."""
-    lab = np.dstack([L, ab]).astype(np.float32)
-    outside = ~in_gamut(lab)
-    if outside.any():
-        L_out, ab_out = lab[outside][:, :1], lab[outside][:, 1:]
-        lo, hi = np.zeros(len(L_out), np.float32), np.ones(len(L_out), np.float32)
+    which would change their lightness. float32 torch ops, which use every core."""
+    lab = torch.from_numpy(np.dstack([L, ab]).astype(np.float32))
+    rows = lab.view(-1, 3)
+    outside = (~in_gamut(rows)).nonzero()[:, 0]
+    if len(outside):
+        L_out, ab_out = rows[outside, :1], rows[outside, 1:]
+        lo, hi = torch.zeros(len(outside), 1), torch.ones(len(outside), 1)
         for _ in range(GAMUT_STEPS):
             mid = (lo + hi) / 2
-            ok = in_gamut(np.hstack([L_out, ab_out * mid[:, None]]))
-            lo, hi = np.where(ok, mid, lo), np.where(ok, hi, mid)
-        lab[outside, 1:] = ab_out * lo[:, None]
-    return lab
+            ok = in_gamut(torch.cat([L_out, ab_out * mid], dim=1))[:, None]
+            lo, hi = torch.where(ok, mid, lo), torch.where(ok, hi, mid)
+        rows[outside, 1:] = ab_out * lo
+    return lab.numpy()
 
 
 @torch.no_grad()
