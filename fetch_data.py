@@ -1,14 +1,19 @@
 """Download face_images (750 photos) from DeepColorization at a pinned commit and verify every file.
 
-Files go to a temporary folder beside --out and are moved in place only when every SHA-256 sum
-matches the manifest, so a failure never leaves a half-written dataset behind.
+Several files download at once, and a failed one is tried again with growing pauses. Each file is
+checked against the manifest's SHA-256 before it gets its name in a `.partial` folder beside --out,
+which a rerun continues from; the folder becomes --out only when every file is there and verified,
+so nothing unverified ever reaches --out.
 """
 import argparse
 import hashlib
-import shutil
-import tempfile
+import http.client
+import os
+import threading
+import time
 import urllib.error
 import urllib.request
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from pathlib import Path
 
 from tqdm import tqdm
@@ -39,12 +44,37 @@ def verify(folder, sums):
             if not (Path(folder) / name).is_file() or sha256(Path(folder) / name) != digest]
 
 
+def fetch(url, name, digest, folder, retries, backoff):
+    """Download one file into `folder` under its own name once its sum matches; None, or why it failed."""
+    tmp = folder / f".{name}.tmp-{threading.get_ident()}"
+    why = None
+    for attempt in range(retries + 1):
+        if attempt:
+            time.sleep(backoff * 2 ** (attempt - 1))
+        try:
+            with urllib.request.urlopen(f"{url.rstrip('/')}/{name}", timeout=30) as r:
+                tmp.write_bytes(r.read())
+        except (urllib.error.URLError, http.client.HTTPException, OSError) as e:  # incl. a body cut short
+            why = str(getattr(e, "reason", None) or e)
+            continue
+        if sha256(tmp) == digest:
+            os.replace(tmp, folder / name)
+            return None
+        why = "SHA-256 does not match the manifest"
+    tmp.unlink(missing_ok=True)
+    return why
+
+
 @guarded
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__)
     p.add_argument("--out", default="data/face_images", help="destination folder (default: %(default)s)")
     p.add_argument("--url", default=URL, help="base address of the files (default: the pinned GitHub commit)")
     p.add_argument("--manifest", default=MANIFEST, help="SHA-256 sums to verify against (default: %(default)s)")
+    p.add_argument("--jobs", type=int, default=8, help="files downloaded at once (default: %(default)s)")
+    p.add_argument("--retries", type=int, default=4, help="further tries of a failed file (default: %(default)s)")
+    p.add_argument("--backoff", type=float, default=1.0,
+                   help="seconds before the first retry, doubling after each (default: %(default)s)")
     args = p.parse_args(argv)
     out, sums = Path(args.out), read_manifest(args.manifest)
     if out.is_dir():
@@ -54,22 +84,29 @@ def main(argv=None):
                             "remove the folder and run `make data` again")
         print(f"{out}: all {len(sums)} files present and verified")
         return
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}-", dir=out.parent))
-    try:
-        for name in tqdm(sorted(sums), desc="download", unit="file"):
-            try:
-                with urllib.request.urlopen(f"{args.url.rstrip('/')}/{name}", timeout=30) as r:
-                    (tmp / name).write_bytes(r.read())
-            except (urllib.error.URLError, OSError) as e:
-                raise UserError(f"download of {name} from {args.url} failed ({getattr(e, 'reason', e)}); "
-                                "check the network, or copy the images to --out by hand") from e
-            if sha256(tmp / name) != sums[name]:
-                raise UserError(f"{name}: SHA-256 does not match {args.manifest}; the source changed, nothing was kept")
-        tmp.rename(out)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-    print(f"{out}: {len(sums)} files downloaded and verified")
+    partial = out.parent / f".{out.name}.partial"
+    partial.mkdir(parents=True, exist_ok=True)
+    for stale in partial.glob(".*.tmp-*"):
+        stale.unlink()
+    todo = verify(partial, sums)
+    kept = len(sums) - len(todo)
+    failed = {}
+    with ThreadPoolExecutor(args.jobs) as pool, tqdm(total=len(todo), desc="download", unit="file") as bar:
+        jobs = {pool.submit(fetch, args.url, name, sums[name], partial, args.retries, args.backoff): name
+                for name in todo}
+        for job in as_completed(jobs):
+            why = job.result()
+            if why:
+                failed[jobs[job]] = why
+            bar.update(1)
+    if failed:
+        first = sorted(failed)[0]
+        raise UserError(f"{len(failed)} of {len(sums)} files failed after {args.retries + 1} tries (first: {first}: "
+                        f"{failed[first]}); the {len(sums) - len(failed)} verified ones are kept in {partial}, "
+                        "so `make data` again continues from there")
+    partial.rename(out)
+    print(f"{out}: {len(todo)} files downloaded" + (f", {kept} kept from an earlier run" if kept else "")
+          + f", all {len(sums)} verified")
 
 
 if __name__ == "__main__":
