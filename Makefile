@@ -5,6 +5,8 @@ PY      := $(VENV)/bin/python
 DATA    ?= data/face_images
 SPLIT   ?= data/split
 SEED    ?= 42
+SPLIT_SEED ?= 42
+SEEDS   ?= $(SEED)
 NET     ?= 3
 TANH    ?=
 CLASSIFIER ?=
@@ -31,7 +33,7 @@ data: setup
 	$(PY) fetch_data.py --out $(DATA)
 
 split: data
-	$(PY) split_data.py --src $(DATA) --out $(SPLIT) --seed $(SEED)
+	$(PY) split_data.py --src $(DATA) --out $(SPLIT) --seed $(SPLIT_SEED)
 
 train: split
 	$(LAUNCH) train_colorizer.py --data $(SPLIT) --net $(NET) $(if $(TANH),--tanh) $(if $(CLASSIFIER),--classifier) --epochs $(EPOCHS) \
@@ -45,11 +47,15 @@ test: split
 	$(PY) test_colorizer.py --data $(SPLIT) --checkpoint $(CHECKPOINT) --device $(DEVICE) \
 		--out $(RUNS)/test-$(basename $(notdir $(CHECKPOINT)))
 
+EXP     := $(RUNS)/experiments
 experiments: split
-	for n in 1 2 3; do $(MAKE) --no-print-directory train NET=$$n TANH= CLASSIFIER= OUT=$(RUNS)/experiments/net$$n || exit 1; done
-	$(MAKE) --no-print-directory train NET=3 TANH= CLASSIFIER=1 OUT=$(RUNS)/experiments/classifier
-	$(PY) experiments.py $(RUNS)/experiments/net1 $(RUNS)/experiments/net2 $(RUNS)/experiments/net3 \
-		$(RUNS)/experiments/classifier --out $(RUNS)/experiments/results.md
+	for s in $(SEEDS); do \
+	  for n in 1 2 3; do $(MAKE) --no-print-directory train NET=$$n TANH= CLASSIFIER= SEED=$$s \
+	    OUT=$(EXP)/net$$n-seed$$s || exit 1; done; \
+	  $(MAKE) --no-print-directory train NET=3 TANH= CLASSIFIER=1 SEED=$$s OUT=$(EXP)/classifier-seed$$s || exit 1; \
+	done
+	$(PY) experiments.py $(foreach s,$(SEEDS),$(foreach m,net1 net2 net3 classifier,$(EXP)/$(m)-seed$(s))) \
+		--out $(EXP)/results.md
 
 bench: split
 	$(PY) bench.py --data $(SPLIT) --device $(DEVICE) --photos --json $(RUNS)/bench.json
