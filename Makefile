@@ -21,7 +21,7 @@ LAUNCH  := $(if $(NPROC),$(VENV)/bin/torchrun --standalone --nproc_per_node=$(NP
 CHECKPOINT ?= pretrained/$(if $(TANH),tanh,$(if $(CLASSIFIER),classifier,network3)).pt
 export DATA
 
-.PHONY: setup data split train train-regressor test experiments bench demo lint check clean
+.PHONY: setup data split train train-regressor test experiments schedules bench demo lint check clean
 
 setup: $(VENV)/.installed
 $(VENV)/.installed: requirements.txt
@@ -56,6 +56,11 @@ experiments: split
 	done
 	$(PY) experiments.py $(foreach s,$(SEEDS),$(foreach m,net1 net2 net3 classifier,$(EXP)/$(m)-seed$(s))) \
 		--out $(EXP)/results.md
+
+schedules: split
+	$(MAKE) --no-print-directory train NET=3 TANH= CLASSIFIER= SCHEDULE=none OUT=$(RUNS)/schedules/constant
+	$(MAKE) --no-print-directory train NET=3 TANH= CLASSIFIER= SCHEDULE=cosine OUT=$(RUNS)/schedules/cosine
+	$(PY) experiments.py $(RUNS)/schedules/constant $(RUNS)/schedules/cosine --curves $(RUNS)/schedules/test_loss.png
 
 bench: split
 	$(PY) bench.py --data $(SPLIT) --device $(DEVICE) --photos --json $(RUNS)/bench.json

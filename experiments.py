@@ -1,25 +1,72 @@
-"""Collect the metrics of several training runs into one markdown table beside the report's figures."""
+"""Collect the metrics of several training runs into one markdown table beside the report's figures: one
+row per configuration, mean +- standard deviation over its seeds. With --curves, also plot each run's
+test loss per epoch and print the spread of its last epochs (why SCHEDULE=cosine exists)."""
 import argparse
 import json
+import statistics
 from pathlib import Path
 
 from common.cli import UserError, guarded
 from common.models import PRESETS
 from test_colorizer import LABELS, REPORT_MSE, REPORT_TANH
 
+LAST = 20  # epochs whose test-loss spread shows how much the last one is a lottery
 
-def row(run):
+
+def load(run):
     path = Path(run) / "metrics.json"
     if not path.is_file():
         raise UserError(f"{path}: missing; train that run first (make train OUT={run})")
-    data = json.loads(path.read_text())
-    m, args = data["metrics"], data["args"]
+    return json.loads(path.read_text())
+
+
+def configuration(args, metrics):
+    """(name, report figure) of a run; runs from before --classifier said --loss classify."""
+    if args.get("classifier") or args.get("loss") == "classify":
+        return f"Classifier, Network {args.get('net')} backbone, T = {metrics.get('temperature')}", None
     report = REPORT_TANH if args.get("tanh") else REPORT_MSE.get(PRESETS.get(args.get("net")))
-    name = f"Network {args.get('net', '?')}{' tanh' if args.get('tanh') else ''}"
-    if args.get("classifier") or args.get("loss") == "classify":  # runs from before --classifier said --loss
-        name, report = f"Classifier, Network {args.get('net')} backbone, T = {m.get('temperature')}", None
-    cells = [name, f"{report}" if report else "-", f"{m['test_loss']:.4g}"] + [f"{m[k]:.4g}" for k in LABELS]
-    return cells + [str(args.get("epochs")), f"{m.get('train_seconds', 0) / 60:.1f}"]
+    return f"Network {args.get('net', '?')}{' tanh' if args.get('tanh') else ''}", report
+
+
+def cell(values, digits=4):
+    if len(values) == 1:
+        return f"{values[0]:.{digits}g}"
+    return f"{statistics.mean(values):.{digits}g} +- {statistics.stdev(values):.2g}"
+
+
+def table(runs):
+    groups = {}
+    for run in runs:
+        data = load(run)
+        args, metrics = data["args"], data["metrics"]
+        key = (*configuration(args, metrics), args.get("epochs"), args.get("lr_schedule"))
+        groups.setdefault(key, []).append((args.get("seed"), metrics))
+    header = ["model", "report test loss", "our test loss", *LABELS.values(), "epochs", "train min", "seeds"]
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for (name, report, epochs, _), members in groups.items():
+        metrics = [m for _, m in members]
+        cells = [name, f"{report}" if report else "-", cell([m["test_loss"] for m in metrics])]
+        cells += [cell([m[k] for m in metrics]) for k in LABELS]
+        cells += [str(epochs), cell([m.get("train_seconds", 0) / 60 for m in metrics], 2),
+                  " ".join("-" if seed is None else str(seed) for seed, _ in members)]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def curves(runs, path):
+    """Test loss per epoch of each run in one plot (+ JSON), and the spread of its last LAST epochs."""
+    from common.plots import test_loss_curves
+
+    histories = {}
+    for run in runs:
+        data = load(run)
+        label = f"{Path(run).name} (schedule {data['args'].get('lr_schedule', 'none')})"
+        histories[label] = data["history"]["test_loss"]
+    test_loss_curves(histories, path, last=LAST)
+    for label, losses in histories.items():
+        tail = losses[-LAST:]
+        print(f"{label}: last {len(tail)} epochs' test loss {min(tail):.4g} to {max(tail):.4g} "
+              f"(sd {statistics.pstdev(tail):.3g}); final {losses[-1]:.4g}")
 
 
 @guarded
@@ -27,14 +74,15 @@ def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__)
     p.add_argument("runs", nargs="+", help="training output folders (each with metrics.json)")
     p.add_argument("--out", help="also write the table to this markdown file")
+    p.add_argument("--curves", metavar="PNG", help="plot the runs' test loss per epoch here (+ a JSON beside it)")
     args = p.parse_args(argv)
-    header = ["model", "report test loss", "our test loss"] + list(LABELS.values()) + ["epochs", "train min"]
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    lines += ["| " + " | ".join(row(run)) + " |" for run in args.runs]
-    table = "\n".join(lines) + "\n"
-    print(table, end="")
+    if args.curves:
+        curves(args.runs, args.curves)
+        return
+    text = table(args.runs)
+    print(text, end="")
     if args.out:
-        Path(args.out).write_text(table)
+        Path(args.out).write_text(text)
 
 
 if __name__ == "__main__":

@@ -1,18 +1,21 @@
-"""Evaluate a checkpoint on the test split: loss in the model's units plus common metrics measured
-from the colorized PNGs it writes (ab MSE, PSNR, SSIM, CIEDE2000, AuC, colourfulness)."""
+"""Evaluate checkpoints on the test split: loss in each model's units plus common metrics measured from
+the colorized PNGs it writes (ab MSE, PSNR, SSIM, CIEDE2000, AuC, colourfulness), each with a 95%
+bootstrap interval over the pictures; with several checkpoints (or temperatures), paired comparisons."""
 import argparse
 from pathlib import Path
 
 from common.checkpoint import classifier_only, load_model, training_size
-from common.cli import add_common_args, guarded, prepare
+from common.cli import UserError, add_common_args, guarded, prepare
 from common.data import load_folder, split_folders, writable_dir
 from common.evaluation import evaluate
+from common.metrics import RESAMPLES, bootstrap, compare
 from common.plots import write_json
 
 REPORT_MSE = {(3, 3, 3, 3, 3): 32.89, (8, 16, 32, 64, 128): 23.62, (16, 32, 64, 128, 256): 22.19}
 REPORT_TANH = 0.0013
 LABELS = {"mse_ab": "ab MSE (raw units)", "psnr": "PSNR (dB)", "ssim": "SSIM", "ciede2000": "CIEDE2000",
           "auc": "AuC (ab, 0..150)", "colourfulness": "colourfulness", "colourfulness_truth": "colourfulness (truth)"}
+BETTER = {"mse_ab": -1, "psnr": 1, "ssim": 1, "ciede2000": -1, "auc": 1}  # which way is better, for verdicts
 
 
 def report_figure(state):
@@ -24,57 +27,98 @@ def report_figure(state):
 
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__)
-    p.add_argument("--checkpoint", help="model to evaluate (default: pretrained/network3.pt, tanh.pt with --tanh, "
-                                        "classifier.pt with --classifier)")
+    p.add_argument("--checkpoint", nargs="+", metavar="PT",
+                   help="model(s) to evaluate; the first is the one the others are compared with (default: "
+                        "pretrained/network3.pt, tanh.pt with --tanh, classifier.pt with --classifier)")
     shipped = p.add_mutually_exclusive_group()
     shipped.add_argument("--tanh", action="store_true", help="evaluate the shipped tanh model")
     shipped.add_argument("--classifier", action="store_true", help="evaluate the shipped classifier")
     p.add_argument("--data", default="data/split", help="split made by split_data.py (default: %(default)s)")
-    p.add_argument("--out", help="where images, grid and metrics go (default: runs/test-<checkpoint name>)")
+    p.add_argument("--out", help="where images, grids and metrics go (default: runs/test-<first checkpoint's name>)")
     p.add_argument("--batch-size", type=int, default=10, help="(default: %(default)s)")
     p.add_argument("--temperature", type=float, nargs="+",
-                   help="classifier only: annealed-mean temperature(s); several give a sweep (default: the model's)")
+                   help="classifiers: annealed-mean temperature(s); several give a sweep (default: the model's)")
     add_common_args(p)
     args = p.parse_args(argv)
     shipped = "tanh" if args.tanh else "classifier" if args.classifier else "network3"
-    args.checkpoint = Path(args.checkpoint or f"pretrained/{shipped}.pt")
-    args.out = Path(args.out or f"runs/test-{args.checkpoint.stem}")
+    args.checkpoint = [Path(c) for c in args.checkpoint or [f"pretrained/{shipped}.pt"]]
+    args.out = Path(args.out or f"runs/test-{args.checkpoint[0].stem}")
     return args
+
+
+def variants(args, device):
+    """(label, model, state, path) for every checkpoint, one per temperature for a classifier."""
+    loaded = [(path, *load_model(path, device)) for path in args.checkpoint]
+    if args.temperature and not any(state["model"] == "classifier" for _, _, state in loaded):
+        classifier_only("--temperature", *loaded[0][1:], loaded[0][0])
+    stems = [path.stem for path, _, _ in loaded]
+    for path, model, state in loaded:
+        name = "" if len(loaded) == 1 else path.stem if stems.count(path.stem) == 1 else str(path)
+        if state["model"] == "classifier" and args.temperature:
+            for t in args.temperature:
+                yield f"{name} T={t:g}".strip(), model, state, path, t
+        else:
+            yield name or path.stem, model, state, path, None
 
 
 @guarded
 def main(argv=None):
     args = parse_args(argv)
     device = prepare(args)
-    model, state = load_model(args.checkpoint, device)
     out = writable_dir(args.out)
-    images, names = load_folder(split_folders(args.data)[1], size=training_size(state))
-    temperatures = args.temperature or [None]
-    if args.temperature:
-        classifier_only("--temperature", model, state, args.checkpoint)
-    results = {}
-    for temperature in temperatures:
+    runs = list(variants(args, device))
+    if len({training_size(state) for _, _, state, _, _ in runs}) > 1:
+        raise UserError("these checkpoints were trained at different sizes; compare models of one picture size")
+    images, names = load_folder(split_folders(args.data)[1], size=training_size(runs[0][2]))
+    results, scores = {}, {}
+    for label, model, state, path, temperature in runs:
         if temperature is not None:
             model.temperature = temperature
-        folder = out if len(temperatures) == 1 else out / f"T{temperature:g}"
-        metrics = evaluate(model, images, names, device, out=folder)
-        results[f"{temperature}"] = metrics
-        show(args.checkpoint, state, metrics, len(names), device)
-        write_json(folder / "metrics.json", {"checkpoint": str(args.checkpoint), "report": report_figure(state),
+        folder = out if len(runs) == 1 else out / label.replace(" ", "-").replace("=", "")
+        metrics, per_picture = evaluate(model, images, names, device, out=folder, batch_size=args.batch_size)
+        results[label], scores[label] = metrics, per_picture
+        show(path, state, metrics, len(names), device)
+        write_json(folder / "metrics.json", {"checkpoint": str(path), "report": report_figure(state),
                                              "metrics": metrics})
-        print(f"wrote {len(names)} PNGs, grid.png and metrics.json to {folder}")
-    if len(temperatures) > 1:
+        print(f"wrote {len(names)} PNGs, grid.png, extremes.png, per_picture.csv and metrics.json to {folder}")
+    if len(runs) > 1:
         write_json(out / "sweep.json", results)
+        write_json(out / "comparison.json", paired(scores, len(names)))
 
 
 def show(checkpoint, state, metrics, count, device):
     reported = report_figure(state)
     at = f" at T={metrics['temperature']:g}" if "temperature" in metrics else ""
-    print(f"{checkpoint}{at} on {count} test images ({device})")
+    print(f"{checkpoint}{at} on {count} test images ({device}); 95% bootstrap intervals over the pictures")
     print(f"  {'test loss (' + metrics['loss_units'] + ')':<44} {metrics['test_loss']:.5g}"
           + (f"   report: {reported}" if reported is not None else ""))
     for key, label in LABELS.items():
-        print(f"  {label:<44} {metrics[key]:.4g}")
+        low, high = metrics["ci95"][key]
+        print(f"  {label:<44} {metrics[key]:<10.4g} [{low:.4g}, {high:.4g}]")
+
+
+def paired(scores, count):
+    """Every variant against the first on the same pictures: the paired bootstrap interval of each metric's
+    difference, and a verdict only where the interval excludes 0."""
+    (first, base), *others = scores.items()
+    table = {}
+    print(f"paired differences against {first} ({count} pictures, {RESAMPLES} resamples, 95% intervals):")
+    for label, per_picture in others:
+        table[label] = compare(per_picture, base)
+        for key in LABELS:
+            if key == "colourfulness_truth":
+                continue
+            d, (low, high) = table[label][key]["difference"], table[label][key]["ci95"]
+            verdict = "no difference shown" if low <= 0 <= high else (
+                f"{label if (d > 0) == (BETTER.get(key, 0) > 0) else first} better" if key in BETTER
+                else f"{label} {'higher' if d > 0 else 'lower'}")
+            print(f"  {label:<24} {LABELS[key]:<22} {d:+.4g} [{low:+.4g}, {high:+.4g}]  {verdict}")
+    for label, per_picture in scores.items():
+        gap = per_picture["colourfulness"] - per_picture["colourfulness_truth"]
+        low, high = bootstrap(gap)
+        print(f"  {label:<24} colourfulness - truth  {gap.mean():+.4g} [{low:+.4g}, {high:+.4g}]  "
+              + ("no difference from the truth shown" if low <= 0 <= high else "differs from the truth"))
+    return table
 
 
 if __name__ == "__main__":

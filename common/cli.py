@@ -99,6 +99,9 @@ def add_training_args(parser, lr, out=None):
     parser.add_argument("--size", type=int, default=128, help="training image size (default: %(default)s)")
     parser.add_argument("--lr-schedule", choices=["none", "cosine"], default="none",
                         help="none keeps the report's constant rate; cosine anneals it to 0 (default: %(default)s)")
+    parser.add_argument("--val-fraction", type=float, default=0.0,
+                        help="hold out this share of the training images (seeded) to choose best.pt; the test "
+                             "split never chooses (default: %(default)s, the report's 675 training images, no best.pt)")
     parser.add_argument("--resume", help="continue from a last.pt of the same run")
     parser.add_argument("--sync-bn", action="store_true", help="under torchrun on CUDA: SyncBatchNorm across ranks")
     parser.add_argument("--compile", action="store_true", help="torch.compile the training step's model")

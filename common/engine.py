@@ -191,9 +191,10 @@ class EpochFiles:
 
 
 def fit(model, train, test, *, epochs, lr, out, device, schedule="none", resume=None, run_args=None,
-        samples=None, sync_bn=False, compile=False, amp="auto", fused="auto", graphs="auto"):
-    """Train `model` on `train` batches, score `test` each epoch, checkpoint every epoch to out/last.pt
-    (and out/best.pt when the test loss is the lowest so far; the run's result is the last epoch).
+        samples=None, sync_bn=False, compile=False, amp="auto", fused="auto", graphs="auto", val=None):
+    """Train `model` on `train` batches, score `test` (and `val`) each epoch, checkpoint every epoch to
+    out/last.pt; with `val` batches also to out/best.pt when the validation loss is the lowest so far.
+    The test split chooses nothing: the run's result is the last epoch.
 
     Returns the history: per epoch the losses, the seconds of its steps and of the whole epoch. SIGINT and
     SIGTERM stop between steps with last.pt intact; a NaN loss stops with a clear message, also keeping
@@ -212,6 +213,8 @@ def fit(model, train, test, *, epochs, lr, out, device, schedule="none", resume=
     optimizer = make_optimizer(model, lr, device, fused, graphed)
     scheduler = make_scheduler(optimizer, schedule, epochs)
     history, start = {"train_loss": [], "test_loss": [], "step_seconds": [], "seconds": []}, 0
+    if val is not None:
+        history["val_loss"] = []
     if resume:
         state = load_checkpoint(resume, expect=[model_name(model)])
         if state["config"] != model.config:
@@ -246,13 +249,14 @@ def fit(model, train, test, *, epochs, lr, out, device, schedule="none", resume=
             scheduler.step()
             history["train_loss"].append(train_loss)
             history["test_loss"].append(test_loss(model, test, device))
+            if val is not None:
+                history["val_loss"].append(test_loss(model, val, device))
             if main:
-                best = history["test_loss"][-1] <= min(history["test_loss"])
                 if samples is not None:
                     files.submit(sample_figure_later(model, samples, device,
                                                      out / "samples" / f"epoch_{epoch + 1:03d}.png"))
-                if best:
-                    files.checkpoint(out / "best.pt", model, metrics={"test_loss": history["test_loss"][-1]},
+                if val is not None and history["val_loss"][-1] <= min(history["val_loss"]):
+                    files.checkpoint(out / "best.pt", model, metrics={"val_loss": history["val_loss"][-1]},
                                      epoch=epoch + 1, args=run_args or {})
             history["seconds"].append(time.perf_counter() - tic)
             if main:
@@ -284,6 +288,19 @@ def finish(model, history, metrics, out, run_args, title):
     save_checkpoint(out / "model.pt", model.cpu(), metrics=metrics, args=run_args)
 
 
+def carve_validation(images, fraction, seed):
+    """A seeded `fraction` of the training images held out to choose best.pt, and the rest to train on;
+    (images, None) for fraction 0."""
+    if fraction <= 0:
+        return images, None
+    count = round(len(images) * fraction)
+    if not 0 < count < len(images):
+        raise UserError(f"--val-fraction {fraction} leaves {count} of {len(images)} training images for validation; "
+                        "choose a fraction that holds out at least one and keeps at least one")
+    order = torch.randperm(len(images), generator=torch.Generator().manual_seed(seed))
+    return images[order[count:].sort().values], images[order[:count].sort().values]
+
+
 def train_from_args(make_model, args, title, extra_metrics=None):
     """What every training script does: seed, build, load the split, fit, evaluate, write artefacts."""
     keep_freed_memory()
@@ -293,6 +310,7 @@ def train_from_args(make_model, args, title, extra_metrics=None):
     train_dir, test_dir = split_folders(args.data)
     train_images, _ = load_folder(train_dir, args.size)
     test_images, test_names = load_folder(test_dir, args.size)
+    train_images, val_images = carve_validation(train_images, args.val_fraction, args.seed)
     seed_everything(args.seed)
     model = make_model()
     if hasattr(model, "set_prior") and not args.resume:  # a resumed run loads its prior with the weights
@@ -300,19 +318,22 @@ def train_from_args(make_model, args, title, extra_metrics=None):
     train = TrainBatches(train_images, args.batch_size, args.augment, args.size, args.seed, device, model.target,
                          rank=rank, world=world, pipeline=args.pipeline)
     test = EvalBatches(test_images, batch_size=100, device=device, target=model.target)
+    val = None if val_images is None else EvalBatches(val_images, batch_size=100, device=device, target=model.target)
     run_args = plain_args(args)
     if rank == 0:
         print(f"{title}: {len(train_images)} train images x {args.augment} = {train.samples} samples/epoch, "
+              + (f"{len(val_images)} validation images, " if val is not None else "") +
               f"{len(test_images)} test images, {sum(p.numel() for p in model.parameters()):,} parameters, {device}"
               + (f", {world} processes" if world > 1 else ""))
     tic = time.perf_counter()
     history = fit(model, train, test, epochs=args.epochs, lr=args.lr, out=out, device=device,
                   schedule=args.lr_schedule, resume=args.resume, run_args=run_args, samples=test_images[:6],
-                  sync_bn=args.sync_bn, compile=args.compile, amp=args.amp, fused=args.fused, graphs=args.graphs)
+                  sync_bn=args.sync_bn, compile=args.compile, amp=args.amp, fused=args.fused, graphs=args.graphs,
+                  val=val)
     distributed.teardown()
     if rank != 0:
         return model, None
-    metrics = evaluate(model, test_images, test_names, device, out=out / "test")
+    metrics, _ = evaluate(model, test_images, test_names, device, out=out / "test")
     metrics["train_seconds"] = sum(history["seconds"])
     metrics["device"] = str(device)
     if extra_metrics:

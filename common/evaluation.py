@@ -1,5 +1,6 @@
 """Scoring a model on the test split: the loss in its own units, and every metric measured from the
 pictures of the one road (`inference.colorize`), as written to lossless PNGs: what users get."""
+import csv
 from pathlib import Path
 
 import numpy as np
@@ -8,10 +9,11 @@ import torch
 from .color import merge_L_ab, rgb_to_lab
 from .data import EvalBatches, read_image, to_rgb8
 from .inference import autocast, colorize_later
-from .metrics import score_images
-from .plots import picture_grid, write_png
+from .metrics import score_pictures, summarize
+from .plots import grid_image, picture_grid, write_png
 
 GRID_ROWS = 8
+EXTREMES = 8
 
 
 @torch.no_grad()
@@ -74,15 +76,39 @@ def write_pictures(folder, names, preds, truths):
     return [to_rgb8(read_image(file)) for file in files]
 
 
-def evaluate(model, images, names, device, out=None):
-    """The test loss (batches of 10, the report's protocol) and every metric of the colour pictures, from
-    the PNGs written to `out` (or from the same 8-bit pictures in memory without `out`)."""
+def write_scores(folder, names, per_picture, preds, truths):
+    """per_picture.csv (every metric of every picture) and extremes.png: the EXTREMES pictures with the
+    largest ab MSE beside the EXTREMES with the smallest, so a mean can be read against its spread."""
+    folder = Path(folder)
+    with open(folder / "per_picture.csv", "w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(["picture", *per_picture])
+        for i, name in enumerate(names):
+            writer.writerow([name, *(f"{v[i]:.6g}" for v in per_picture.values())])
+    order = np.argsort(per_picture["mse_ab"])
+    halves = []
+    for label, picks in (("worst", order[::-1][:EXTREMES]), ("best", order[:EXTREMES])):
+        halves.append(grid_image(grid_rows([preds[i] for i in picks], [truths[i] for i in picks]),
+                                 (f"{label}: gray", "prediction", "ground truth"),
+                                 [f"{Path(names[i]).stem} {per_picture['mse_ab'][i]:.0f}" for i in picks]))
+    write_png(folder / "extremes.png", np.hstack([halves[0], np.full((len(halves[0]), 12, 3), 255, np.uint8),
+                                                  halves[1]]))
+
+
+def evaluate(model, images, names, device, out=None, batch_size=10):
+    """The test loss (batches of 10 by default, the report's protocol) and every metric of the colour pictures, from
+    the PNGs written to `out` (or from the same 8-bit pictures in memory without `out`), each with its 95%
+    bootstrap interval over the pictures. Returns the metrics and the per-picture scores."""
     truths = as_pictures(images)
-    preds = colorize_pictures_later(model, truths, device)()
+    preds = colorize_pictures_later(model, truths, device, batch_size)()
     if out is not None:
         preds = write_pictures(out, names, preds, truths)
-    loss = test_loss(model, EvalBatches(images, batch_size=10, device=device, target=model.target), device)
-    metrics = {"test_loss": loss, "loss_units": loss_units(model), **score_images(preds, truths), "images": len(names)}
+    per_picture = score_pictures(preds, truths)
+    if out is not None:
+        write_scores(out, names, per_picture, preds, truths)
+    means, intervals = summarize(per_picture)
+    loss = test_loss(model, EvalBatches(images, batch_size, device=device, target=model.target), device)
+    metrics = {"test_loss": loss, "loss_units": loss_units(model), **means, "ci95": intervals, "images": len(names)}
     if hasattr(model, "temperature"):
         metrics["temperature"] = model.temperature
-    return metrics
+    return metrics, per_picture

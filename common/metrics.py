@@ -46,10 +46,35 @@ def score_pair(pred_rgb, true_rgb):
     }
 
 
-def score_images(preds, truths):
-    """Per-metric means over pairs of same-sized uint8 RGB images."""
+def score_pictures(preds, truths):
+    """Every metric of every pair of same-sized uint8 RGB pictures: {metric: array over pictures}."""
     scores = [score_pair(p, t) for p, t in zip(preds, truths, strict=True)]
-    return {k: float(np.mean([s[k] for s in scores])) for k in scores[0]}
+    return {k: np.array([s[k] for s in scores]) for k in scores[0]}
+
+
+RESAMPLES = 2000
+
+
+def bootstrap(values, resamples=RESAMPLES, seed=0, level=0.95):
+    """Percentile bootstrap interval of the mean of per-picture values: resample the pictures with
+    replacement `resamples` times (seeded, so an interval is reproducible) and take the middle `level`
+    of the resampled means. Applied to per-picture differences of two models, it is the paired test."""
+    values = np.asarray(values, dtype=np.float64)
+    picks = np.random.default_rng(seed).integers(0, len(values), (resamples, len(values)))
+    low, high = np.percentile(values[picks].mean(axis=1), [50 * (1 - level), 50 * (1 + level)])
+    return float(low), float(high)
+
+
+def summarize(per_picture):
+    """Means and their 95% bootstrap intervals: ({metric: mean}, {metric: [low, high]})."""
+    return ({k: float(v.mean()) for k, v in per_picture.items()},
+            {k: list(bootstrap(v)) for k, v in per_picture.items()})
+
+
+def compare(per_picture_a, per_picture_b):
+    """Paired comparison on the same pictures, per metric: mean of (a - b) and its 95% interval."""
+    return {k: {"difference": float((per_picture_a[k] - per_picture_b[k]).mean()),
+                "ci95": list(bootstrap(per_picture_a[k] - per_picture_b[k]))} for k in per_picture_a}
 
 
 def mean_ab_baseline(train_images, test_images):

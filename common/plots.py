@@ -47,7 +47,31 @@ def loss_curve(history, path, title="loss", units="loss"):
     write_json(Path(path).with_suffix(".json"), history)
 
 
+def test_loss_curves(histories, path, last=20):
+    """Test loss per epoch of several runs ({label: losses}), the last `last` epochs shaded."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7, 4))
+    for label, losses in histories.items():
+        ax.plot(range(1, len(losses) + 1), losses, label=label)
+    longest = max(len(losses) for losses in histories.values())
+    ax.axvspan(max(0.5, longest - last + 0.5), longest + 0.5, color="0.9", label=f"last {last} epochs")
+    ax.set(xlabel="epoch", ylabel="test loss", yscale="log", title="test loss per epoch")
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    write_json(Path(path).with_suffix(".json"), histories)
+
+
 def picture_grid(rows, path, columns=("gray", "prediction", "ground truth"), names=None):
+    write_png(path, grid_image(rows, columns, names))
+
+
+def grid_image(rows, columns=("gray", "prediction", "ground truth"), names=None):
     """rows: sequences of HxWx3 uint8 pictures, one row per picture, titled by column (and named on the left).
     Small pictures are enlarged (nearest) to at least 128 px, so a 32 px test picture stays visible."""
     cell = max(128, *(img.shape[0] for row in rows for img in row))
@@ -65,4 +89,4 @@ def picture_grid(rows, path, columns=("gray", "prediction", "ground truth"), nam
             picture = cv2.resize(img, (round(img.shape[1] * scale), cell), interpolation=cv2.INTER_NEAREST)
             x = label + GAP + c * (cell + GAP)
             grid[y:y + cell, x:x + min(cell, picture.shape[1])] = picture[:, :cell]
-    write_png(path, grid)
+    return grid

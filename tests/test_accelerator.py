@@ -27,7 +27,7 @@ def check_run(result, out, split, tmp_path):
     losses = result["history"]["train_loss"]
     assert losses[-1] < losses[0]
     assert sorted(p.name for p in out.glob("samples/*.png")) == [f"epoch_{e:03d}.png" for e in range(1, 4)]
-    for name in ("model.pt", "last.pt", "best.pt", "loss.png", "metrics.json", "test/grid.png"):
+    for name in ("model.pt", "last.pt", "loss.png", "metrics.json", "test/grid.png", "test/per_picture.csv"):
         assert (out / name).is_file(), name
     assert load_checkpoint(out / "last.pt")["epoch"] == 3
     evaluate_main(["--checkpoint", str(out / "model.pt"), "--data", str(split), "--out", str(tmp_path / "eval"),

@@ -193,3 +193,23 @@ def test_colorize_output_is_within_a_level_of_the_float64_gamut_fit(checkpoints)
     levels = np.abs(ours - before).max(axis=-1)
     assert (levels > 1).mean() < 2e-5 and levels.max() <= 2  # measured: 9 of 767,767 pixels at 2 levels
     assert np.abs(ours[..., 0] - ours[..., 2]).max() > 20  # strong colour, so the fit had work to do
+
+
+def test_paired_comparison_of_a_model_with_itself_shows_no_difference(checkpoints, tiny_split, tmp_path, capsys):
+    import json
+    import shutil
+
+    from test_colorizer import main as evaluate_main
+
+    shutil.copy(checkpoints / "reg.pt", tmp_path / "again.pt")
+    evaluate_main(["--checkpoint", str(checkpoints / "reg.pt"), str(tmp_path / "again.pt"), str(checkpoints / "cls.pt"),
+                   "--data", str(tiny_split), "--out", str(tmp_path / "cmp"), "--device", "cpu"])
+    comparison = json.loads((tmp_path / "cmp" / "comparison.json").read_text())
+    assert all(row == {"difference": 0.0, "ci95": [0.0, 0.0]} for row in comparison["again"].values())
+    assert comparison["cls"]["mse_ab"]["difference"] != 0
+    printed = capsys.readouterr().out
+    assert "again                    ab MSE (raw units)     +0 [+0, +0]  no difference shown" in printed
+    for name in ("reg", "again", "cls"):
+        rows = (tmp_path / "cmp" / name / "per_picture.csv").read_text().splitlines()
+        assert len(rows) == 5 and rows[0].startswith("picture,mse_ab,psnr")
+        assert (tmp_path / "cmp" / name / "extremes.png").is_file()

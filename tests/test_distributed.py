@@ -80,7 +80,8 @@ def test_torchrun_gloo_two_processes_trains_and_rank_zero_writes(tiny_split, tmp
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     run = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
                           "train_colorizer.py", "--data", str(tiny_split), "--out", str(out), "--epochs", "1",
-                          "--net", "1", "--size", "32", "--augment", "4", "--batch-size", "8", "--device", "cpu"],
+                          "--net", "1", "--size", "32", "--augment", "4", "--batch-size", "8", "--device", "cpu",
+                          "--val-fraction", "0.25"],
                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
     assert run.returncode == 0, run.stderr[-2000:]
     assert run.stdout.count("epoch 1/1") == 1 and run.stdout.count("wrote") == 1 and "2 processes" in run.stdout

@@ -16,15 +16,47 @@ def run(folder, **args):
 
 def test_table_puts_each_run_beside_the_report(tmp_path, capsys):
     runs = [run(tmp_path / "n1", net=1, tanh=False), run(tmp_path / "n3t", net=3, tanh=True),
-            run(tmp_path / "c", net=3, classifier=True), run(tmp_path / "old", net=3, loss="classify")]
+            run(tmp_path / "c", net=3, classifier=True), run(tmp_path / "old", net=2, loss="classify")]
     experiments_main([*runs, "--out", str(tmp_path / "table.md")])
     lines = (tmp_path / "table.md").read_text().splitlines()
     assert len(lines) == 6 and lines == capsys.readouterr().out.splitlines()
     assert lines[2].startswith("| Network 1 | 32.89 | 20.5 | 20.4 |")
     assert lines[3].startswith("| Network 3 tanh | 0.0013 |")
     assert lines[4].startswith("| Classifier, Network 3 backbone, T = 0.38 | - |")
-    assert lines[5] == lines[4]  # a run made before --classifier, when the flag was --loss classify
-    assert lines[2].endswith("| 10 | 2.0 |")
+    assert lines[5].startswith("| Classifier, Network 2 backbone, T = 0.38 | - |")  # made when it was --loss classify
+    assert lines[2].endswith("| 10 | 2 | - |")
+
+
+def test_seeds_of_one_configuration_become_mean_and_sd(tmp_path, capsys):
+    runs = []
+    for seed, mse in ((42, 10.0), (43, 12.0), (44, 14.0)):
+        folder = tmp_path / f"n3-{seed}"
+        folder.mkdir()
+        folder.joinpath("metrics.json").write_text(json.dumps({"metrics": {**METRICS, "mse_ab": mse},
+                                                               "args": {"epochs": 10, "net": 3, "seed": seed}}))
+        runs.append(str(folder))
+    experiments_main([*runs, run(tmp_path / "n1", net=1, seed=42)])
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) == 4
+    assert lines[2].startswith("| Network 3 | 22.19 | 20.5 +- 0 | 12 +- 2 | 33.1 +- 0 |")
+    assert lines[2].endswith("| 42 43 44 |")
+    assert lines[3].startswith("| Network 1 | 32.89 |") and lines[3].endswith("| 42 |")
+
+
+def test_curves_plot_the_test_loss_and_print_the_last_epochs_spread(tmp_path, capsys):
+    runs = []
+    for schedule, losses in (("none", [30, 12, 25, 9, 31]), ("cosine", [30, 14, 11, 10, 9.5])):
+        folder = tmp_path / schedule
+        folder.mkdir()
+        folder.joinpath("metrics.json").write_text(json.dumps(
+            {"metrics": METRICS, "args": {"lr_schedule": schedule}, "history": {"test_loss": losses}}))
+        runs.append(str(folder))
+    experiments_main([*runs, "--curves", str(tmp_path / "curves.png")])
+    printed = capsys.readouterr().out.splitlines()
+    assert printed[0].startswith("none (schedule none): last 5 epochs' test loss 9 to 31")
+    assert printed[1].startswith("cosine (schedule cosine): last 5 epochs' test loss 9.5 to 30")
+    assert (tmp_path / "curves.png").is_file()
+    assert json.loads((tmp_path / "curves.json").read_text())["cosine (schedule cosine)"][-1] == 9.5
 
 
 def test_missing_run_is_one_clear_error(tmp_path, capsys):

@@ -54,3 +54,33 @@ def test_tanh_run_reports_scaled_loss(tiny_split, tmp_path):
     metrics = json.loads((out / "metrics.json").read_text())["metrics"]
     assert metrics["loss_units"] == "ab/128 MSE"
     assert metrics["test_loss"] < 0.1 < metrics["mse_ab"]
+
+
+def test_best_checkpoint_is_chosen_on_a_validation_slice_never_on_the_test_split(tiny_split, tmp_path, capsys):
+    from common.engine import carve_validation
+
+    out = tmp_path / "val"
+    colorizer_main(["--data", str(tiny_split), "--out", str(out), "--epochs", "4", "--net", "1", "--lr", "0.05",
+                    "--val-fraction", "0.25", *SMALL])
+    assert "12 train images x 4 = 48 samples/epoch, 4 validation images, 4 test images" in capsys.readouterr().out
+    h = history(out)
+    best = load_checkpoint(out / "best.pt")
+    chosen = max(i for i, v in enumerate(h["val_loss"]) if v == min(h["val_loss"]))
+    assert best["epoch"] == chosen + 1 and best["metrics"] == {"val_loss": h["val_loss"][chosen]}
+    assert h["val_loss"] != h["test_loss"]
+    colorizer_main(["--data", str(tiny_split), "--out", str(tmp_path / "plain"), "--epochs", "1", "--net", "1", *SMALL])
+    assert not (tmp_path / "plain" / "best.pt").exists() and "val_loss" not in history(tmp_path / "plain")
+    images = torch.arange(20)[:, None]
+    train, val = carve_validation(images, 0.25, seed=3)
+    assert len(val) == 5 and sorted(torch.cat([train, val]).flatten().tolist()) == list(range(20))
+    assert torch.equal(carve_validation(images, 0.25, seed=3)[1], val)
+    assert not torch.equal(carve_validation(images, 0.25, seed=4)[1], val)
+
+
+def test_seeds_change_a_run_and_the_same_seed_repeats_it(tiny_split, tmp_path):
+    for name, seed in (("a", 1), ("b", 1), ("c", 2)):
+        colorizer_main(["--data", str(tiny_split), "--out", str(tmp_path / name), "--epochs", "2", "--net", "1",
+                        "--seed", str(seed), *SMALL])
+    a, b, c = (history(tmp_path / n) for n in "abc")
+    assert a["train_loss"] == b["train_loss"] and a["test_loss"] == b["test_loss"]
+    assert a["train_loss"] != c["train_loss"] and a["test_loss"] != c["test_loss"]
