@@ -31,6 +31,12 @@ def parse_args(argv=None):
     p.add_argument("--compare", action="store_true", help="also write gray | colorized (| original, for colour input)")
     p.add_argument("--confidence", action="store_true",
                    help="classifier: also write a per-pixel uncertainty map (entropy of the bins)")
+    p.add_argument("--faces", choices=["auto", "off"], default="auto",
+                   help="auto: find faces and colorize each at the framing the models learned, blended into the "
+                        "whole photo (a photo that is itself a face crop is left as it is); off: the whole photo "
+                        "only (default: %(default)s)")
+    p.add_argument("--faces-min-size", type=int, default=40, metavar="PX",
+                   help="smallest face to use, in the photo's pixels (default: %(default)s)")
     p.add_argument("--batch-size", type=int, default=8, help="photos per forward pass (default: %(default)s)")
     p.add_argument("--max-pixels", type=float, default=100e6,
                    help="refuse larger images, a decompression-bomb guard (default: %(default).0f)")
@@ -80,6 +86,7 @@ def main(argv=None):
 
     from common.checkpoint import classifier_only, load_model, training_size
     from common.data import IMAGE_SUFFIXES, writable_dir
+    from common.faces import FRAMING_FILE, load_framing
     from common.inference import colorize
     from common.photos import gather, plan
 
@@ -91,6 +98,11 @@ def main(argv=None):
         classifier_only("--temperature", model, state, args.checkpoint)
         model.temperature = args.temperature
     size = args.size or training_size(state)
+    faces = None
+    if args.faces == "auto":
+        if not FRAMING_FILE.is_file():
+            raise UserError(f"{FRAMING_FILE}: missing; run `python calibrate_faces.py` or pass --faces off")
+        faces = (load_framing(), args.faces_min_size)
     files, missing = gather(args.inputs)
     if not files and not missing:
         raise UserError(f"no images in {' '.join(args.inputs)} (looked for {', '.join(sorted(IMAGE_SUFFIXES))})")
@@ -104,7 +116,7 @@ def main(argv=None):
 
     for line in [f"{m}: no such file or folder" for m in missing] + refused:
         skip(line)
-    written, pixels, tic = 0, 0, time.perf_counter()
+    written, pixels, found, tic = 0, 0, 0, time.perf_counter()
     with tqdm(total=len(jobs), unit="photo", desc="colorize", disable=None) as bar:
 
         def unreadable(line):
@@ -112,20 +124,23 @@ def main(argv=None):
             bar.update(1)
 
         for batch in batches(jobs, args, unreadable):
-            results = colorize(model, [img for _, _, img in batch], size, device, confidence=args.confidence)
-            for (path, outputs, img), (colour, confidence) in zip(batch, results):
+            results = colorize(model, [img for _, _, img in batch], size, device, args.confidence, faces)
+            for (path, outputs, img), result in zip(batch, results):
                 try:
-                    write_outputs(outputs, img, colour, confidence, args.compare)
+                    write_outputs(outputs, img, result.rgb, result.confidence, args.compare)
                 except OSError as e:
                     skip(f"{path}: cannot write {outputs['color'].parent} ({e.strerror or e})")
                     continue
                 written += 1
                 pixels += img.shape[0] * img.shape[1]
+                found += result.faces
             bar.update(len(batch))
     seconds = time.perf_counter() - tic
     summary = f"{written} written to {out}, {len(skipped)} skipped"
     if existing:
         summary += f", {existing} already there (--overwrite to redo)"
+    if faces:
+        summary += f", {found} face{'s' * (found != 1)} colorized at the training framing"
     print(f"{summary}; {pixels / 1e6:.1f} MP in {seconds:.1f}s ({args.checkpoint.name}, {device})")
     if skipped:
         print("skipped:\n  " + "\n  ".join(skipped), file=sys.stderr)

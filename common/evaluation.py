@@ -47,7 +47,7 @@ def colorize_pictures_later(model, pictures, device, batch_size=10):
     forward passes run now, the CPU work when the returned function is called."""
     halves = [colorize_later(model, pictures[i:i + batch_size], len(pictures[0]), device)
               for i in range(0, len(pictures), batch_size)]
-    return lambda: [rgb for half in halves for rgb, _ in half()]
+    return lambda: [result.rgb for half in halves for result in half()]
 
 
 def gray(rgb):

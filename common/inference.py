@@ -5,12 +5,14 @@ size and merged with the picture's own full-resolution L, with out-of-gamut chro
 than RGB clipped, so the output's L is the input's and no detail is lost.
 """
 from contextlib import nullcontext
+from typing import NamedTuple
 
 import cv2
 import numpy as np
 import torch
 
 from .color import L_SCALE, lab_to_linear_rgb, lab_to_rgb
+from .faces import blend, crops, find_faces
 
 GAMUT_STEPS = 8
 STRIP_ROWS = 256  # full-resolution work goes in strips, so a 24 MP photo never has float copies whole
@@ -75,40 +77,53 @@ def shrink(L, size):
     return cv2.resize(L, (size, size), interpolation=cv2.INTER_AREA)
 
 
-def render(img, L, ab_small):
-    """The colour picture: ab (2,h,w) upsampled to L's size and merged with it, in the input's depth and alpha."""
+def upsample(channel, shape):
+    return cv2.resize(channel, (shape[1], shape[0]), interpolation=cv2.INTER_LINEAR)
+
+
+def render(img, L, ab_small, faces=()):
+    """The colour picture: ab (2,h,w) upsampled to L's size, face patches blended in, merged with L, in the
+    input's depth and alpha."""
     a, b = (upsample(c, L.shape) for c in ab_small)
+    if faces:
+        blend(a, b, faces)
     rgb = np.empty((*L.shape, 4 if img.ndim == 3 and img.shape[2] == 4 else 3), img.dtype)
     for rows in strips(L.shape[0]):
         rgb[rows] = compose(fit_gamut(L[rows], np.dstack([a[rows], b[rows]])), img[rows])
     return rgb
 
 
-def colorize(model, images, size, device, confidence=False):
-    """Decoded images (gray, RGB or RGBA; 8 or 16 bit; any size) -> (colour picture in the input's depth
-    and alpha, confidence map in [0, 1] or None) each, in one forward pass at `size`."""
-    return colorize_later(model, images, size, device, confidence)()
+class Colorized(NamedTuple):
+    rgb: np.ndarray  # the colour picture, in the input's depth and alpha
+    confidence: np.ndarray | None  # entropy of the bins in [0, 1], for --confidence
+    faces: int  # faces colorized at the training framing and blended in
 
 
-def colorize_later(model, images, size, device, confidence=False):
-    """`colorize` in two halves: the forward pass now, while the model is as it is, and the CPU work
+def colorize(model, images, size, device, confidence=False, faces=None):
+    """Decoded images (gray, RGB or RGBA; 8 or 16 bit; any size) -> a Colorized each. With `faces`
+    ((framing, min_size), see common/faces.py) faces found in a photo are colorized at the training framing."""
+    return colorize_later(model, images, size, device, confidence, faces)()
+
+
+def colorize_later(model, images, size, device, confidence=False, faces=None):
+    """`colorize` in two halves: the forward passes now, while the model is as it is, and the CPU work
     (upsampling, gamut, RGB) in the returned function, which another thread may call."""
     Ls = [lightness(img) for img in images]
     output, ab_small = predict(model, [shrink(L, size) for L in Ls], device)
     entropy = model.entropy(output).cpu().numpy() if confidence else [None] * len(images)
+    found = [find_faces(L, *faces) if faces else [] for L in Ls]
+    squares = [[square for face in image_faces for square in face] for image_faces in found]
+    face_crops = [crop for L, image_squares in zip(Ls, squares) for crop in crops(L, image_squares, size)]
+    face_ab = iter(predict(model, face_crops, device)[1] if face_crops else [])
+    patches = [[(next(face_ab), square) for square in image_squares] for image_squares in squares]
     bins = getattr(model, "bins", None)
 
     def pictures():
-        return [(render(img, L, ab), None if h is None else upsample(h, L.shape) / np.log(bins))
-                for img, L, ab, h in zip(images, Ls, ab_small, entropy)]
+        return [Colorized(render(img, L, ab, image_patches),
+                          None if h is None else upsample(h, L.shape) / np.log(bins), len(image_faces))
+                for img, L, ab, h, image_patches, image_faces in zip(images, Ls, ab_small, entropy, patches, found)]
 
     return pictures
-
-
-def upsample(channel, shape):
-    return cv2.resize(channel, (shape[1], shape[0]), interpolation=cv2.INTER_LINEAR)
-
-
 def compose(lab, original):
     """LAB -> RGB in the input's bit depth, with its alpha channel put back."""
     if original.dtype == np.uint16:

@@ -52,3 +52,15 @@ def real_data():
     if not (REAL_DATA.is_dir() and len(list(REAL_DATA.glob("*.jpg"))) == 750):
         pytest.skip(f"real face_images not at {REAL_DATA} (set DATA=...)")
     return REAL_DATA
+
+
+@pytest.fixture(scope="session")
+def real_split(tmp_path_factory):
+    """The report's seed-42 split of the real face_images."""
+    from split_data import main as split_main
+
+    if not (REAL_DATA.is_dir() and len(list(REAL_DATA.glob("*.jpg"))) == 750):
+        pytest.skip(f"real face_images not at {REAL_DATA} (set DATA=...)")
+    out = tmp_path_factory.mktemp("real") / "split"
+    split_main(["--src", str(REAL_DATA), "--out", str(out)])
+    return out

@@ -187,7 +187,7 @@ def test_colorize_output_is_within_a_level_of_the_float64_gamut_fit(checkpoints)
     L = lightness(img)
     ab = np.dstack([upsample(c, L.shape) for c in predict(model, [shrink(L, 32)], torch.device("cpu"))[1][0]])
     before = compose(float64_fit_gamut(L, ab), img).astype(int)
-    ours = colorize(model, [img], 32, torch.device("cpu"))[0][0].astype(int)
+    ours = colorize(model, [img], 32, torch.device("cpu"))[0].rgb.astype(int)
     # every pixel of this photo is out of gamut; the old fit itself stops 1/256 of the chroma short of the
     # edge, so a pixel where the two take another last turn can land 2 levels off in a channel at 0
     levels = np.abs(ours - before).max(axis=-1)

@@ -3,7 +3,6 @@ import json
 import pytest
 
 from common.checkpoint import load_checkpoint
-from split_data import main as split_main
 from test_colorizer import main as evaluate_main
 from tests.conftest import ROOT
 
@@ -15,17 +14,6 @@ def test_shipped_weights_load_with_their_metrics(name, model):
     state = load_checkpoint(PRETRAINED / f"{name}.pt")
     assert state["model"] == model and state["metrics"]["images"] == 75
     assert state["config"]["features"] == [16, 32, 64, 128, 256]
-
-
-@pytest.fixture(scope="module")
-def real_split(tmp_path_factory):
-    from tests.conftest import REAL_DATA
-
-    if not (REAL_DATA.is_dir() and len(list(REAL_DATA.glob("*.jpg"))) == 750):
-        pytest.skip(f"real face_images not at {REAL_DATA} (set DATA=...)")
-    out = tmp_path_factory.mktemp("real") / "split"
-    split_main(["--src", str(REAL_DATA), "--out", str(out)])
-    return out
 
 
 def evaluate(name, split, tmp_path, *extra):

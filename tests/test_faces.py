@@ -1,0 +1,86 @@
+"""Face-aware colorization: calibration, crops, and blending, on the photos that ship with scikit-image."""
+import json
+
+import cv2
+import numpy as np
+import pytest
+import skimage.data
+import torch
+
+from common.checkpoint import load_model
+from common.faces import FRAMING_FILE, calibrate, crop_square, detect, find_faces, framings, load_framing
+from common.inference import colorize, lightness
+from tests.conftest import ROOT, made_up_image
+
+CPU = torch.device("cpu")
+
+
+@pytest.fixture(scope="module")
+def classifier():
+    return load_model(ROOT / "pretrained" / "classifier.pt", CPU)[0]
+
+
+@pytest.fixture(scope="module")
+def face():
+    """The astronaut's face, cropped at the training framing: a picture like face_images'."""
+    photo = skimage.data.astronaut()
+    x0, y0, side = (round(v) for v in crop_square(detect(lightness(photo))[0], load_framing()))
+    return cv2.resize(photo[y0:y0 + side, x0:x0 + side], (128, 128), interpolation=cv2.INTER_AREA)
+
+
+def scene(face, side, x, y, size=600):
+    """A smooth face-free picture with the face pasted at (x, y), `side` pixels wide, parts outside cut off."""
+    background = cv2.resize(made_up_image(np.random.default_rng(5), 64), (size, size), interpolation=cv2.INTER_CUBIC)
+    pasted = cv2.resize(face, (side, side), interpolation=cv2.INTER_AREA)
+    xs, ys = slice(max(0, x), min(size, x + side)), slice(max(0, y), min(size, y + side))
+    background[ys, xs] = pasted[ys.start - y:ys.stop - y, xs.start - x:xs.stop - x]
+    return background
+
+
+def ab(rgb):
+    return cv2.cvtColor(rgb.astype(np.float32) / 255, cv2.COLOR_RGB2Lab)[..., 1:]
+
+
+def test_calibration_is_deterministic_and_reproduces_the_shipped_framing(face, real_split):
+    from common.data import load_folder
+
+    pictures = [face, cv2.flip(face, 1), cv2.resize(skimage.data.astronaut()[20:300, 120:400], (128, 128))]
+    assert calibrate(pictures) == calibrate(pictures) and calibrate(pictures)["faces_found"] == 3
+    images, _ = load_folder(real_split / "train")
+    assert calibrate([img.permute(1, 2, 0).numpy() for img in images]) == json.loads(FRAMING_FILE.read_text())
+
+
+def test_a_face_crop_gives_todays_output_exactly(classifier, face):
+    framing = load_framing()
+    assert detect(lightness(face)) and find_faces(lightness(face), framing, 40) == []
+    aware, plain = (colorize(classifier, [face], 128, CPU, faces=f)[0] for f in ((framing, 40), None))
+    assert aware.faces == 0 and np.array_equal(aware.rgb, plain.rgb)
+
+
+def test_a_pasted_face_gets_the_crops_colours_and_far_from_it_nothing_changes(classifier, face):
+    photo = scene(face, 160, 300, 200)
+    framing = load_framing()
+    aware, plain = (colorize(classifier, [photo], 128, CPU, faces=f)[0] for f in ((framing, 40), None))
+    assert aware.faces == 1
+    alone = colorize(classifier, [face], 128, CPU)[0].rgb  # what the model gives the face as a crop
+    region = np.s_[200 + 24:200 + 136, 300 + 24:300 + 136]  # inside the face, away from its edges
+    crop_ab = ab(cv2.resize(alone, (160, 160), interpolation=cv2.INTER_AREA))[24:136, 24:136]
+    near, far = (np.abs(ab(result.rgb)[region] - crop_ab).mean() for result in (aware, plain))
+    assert near < 3 and far > 2 * near
+    left = int(min(x0 for x0, _, _ in framings(crop_square(detect(lightness(photo))[0], framing))))
+    assert 150 < left < 300  # every crop square starts right of this column
+    assert np.array_equal(aware.rgb[:, :left], plain.rgb[:, :left]) and not np.array_equal(aware.rgb, plain.rgb)
+
+
+def test_a_photo_without_a_face_is_unchanged(classifier):
+    photo = cv2.resize(made_up_image(np.random.default_rng(2), 64), (640, 480), interpolation=cv2.INTER_CUBIC)
+    aware, plain = (colorize(classifier, [photo], 128, CPU, faces=f)[0] for f in ((load_framing(), 40), None))
+    assert aware.faces == 0 and np.array_equal(aware.rgb, plain.rgb)
+
+
+def test_a_face_cut_by_the_border_is_cropped_without_error(classifier, face):
+    photo = scene(face, 200, -30, 380)  # 30 px of the face cut off by the left edge
+    squares = find_faces(lightness(photo), load_framing(), 40)
+    assert len(squares) == 1 and min(x0 for x0, _, _ in squares[0]) < 0  # its crops reach past the edge
+    result = colorize(classifier, [photo], 128, CPU, faces=(load_framing(), 40))[0]
+    assert result.rgb.shape == photo.shape and result.faces == 1
