@@ -21,7 +21,7 @@ LAUNCH  := $(if $(NPROC),$(VENV)/bin/torchrun --standalone --nproc_per_node=$(NP
 CHECKPOINT ?= pretrained/$(if $(TANH),tanh,$(if $(CLASSIFIER),classifier,network3)).pt
 export DATA
 
-.PHONY: setup data split train train-regressor test experiments schedules bench demo lint check clean
+.PHONY: setup data split train train-regressor test compare experiments schedules bench demo lint check clean
 
 setup: $(VENV)/.installed
 $(VENV)/.installed: requirements.txt
@@ -47,6 +47,10 @@ test: split
 	$(PY) test_colorizer.py --data $(SPLIT) --checkpoint $(CHECKPOINT) --device $(DEVICE) \
 		--out $(RUNS)/test-$(basename $(notdir $(CHECKPOINT)))
 
+compare: split
+	$(PY) test_colorizer.py --data $(SPLIT) --checkpoint pretrained/network3.pt pretrained/classifier.pt \
+		pretrained/tanh.pt --temperature 0.38 1 --device $(DEVICE) --out $(RUNS)/compare
+
 EXP     := $(RUNS)/experiments
 experiments: split
 	for s in $(SEEDS); do \
@@ -67,6 +71,7 @@ bench: split
 
 demo: setup
 	$(PY) colorize.py "$$($(PY) -c "import matplotlib.cbook as c; print(c.get_sample_data('grace_hopper.jpg').name)")" \
+		"$$($(PY) -c "import skimage.data, os; print(os.path.join(os.path.dirname(skimage.data.__file__), 'astronaut.png'))")" \
 		-o $(RUNS)/demo --compare --overwrite --device $(DEVICE)
 
 lint: setup

@@ -28,7 +28,9 @@ def parse_args(argv=None):
     p.add_argument("--checkpoint", help="model (default: the best shipped one in pretrained/)")
     p.add_argument("--size", type=int, help="size the network sees (default: the size it was trained at)")
     p.add_argument("--temperature", type=float, help="classifier: annealed-mean temperature")
-    p.add_argument("--compare", action="store_true", help="also write gray | colorized (| original, for colour input)")
+    p.add_argument("--compare", action="store_true",
+                   help="also write gray | colorized (| original, for colour input); with faces colorized apart, "
+                        "the whole-photo result beside it")
     p.add_argument("--confidence", action="store_true",
                    help="classifier: also write a per-pixel uncertainty map (entropy of the bins)")
     p.add_argument("--faces", choices=["auto", "off"], default="auto",
@@ -68,13 +70,13 @@ def batches(jobs, args, skip):
         yield batch
 
 
-def write_outputs(outputs, img, colour, confidence, compare):
+def write_outputs(outputs, img, colour, confidence, compare, whole=None):
     from common.photos import comparison, heat_map
     from common.plots import write_png
 
     write_png(outputs["color"], colour)
     if compare:
-        write_png(outputs["compare"], comparison(img, colour))
+        write_png(outputs["compare"], comparison(img, colour, whole=whole))
     if confidence is not None:
         write_png(outputs["confidence"], heat_map(confidence))
 
@@ -126,8 +128,11 @@ def main(argv=None):
         for batch in batches(jobs, args, unreadable):
             results = colorize(model, [img for _, _, img in batch], size, device, args.confidence, faces)
             for (path, outputs, img), result in zip(batch, results):
+                whole = None
+                if args.compare and result.faces:  # show what the faces changed
+                    whole = colorize(model, [img], size, device)[0].rgb
                 try:
-                    write_outputs(outputs, img, result.rgb, result.confidence, args.compare)
+                    write_outputs(outputs, img, result.rgb, result.confidence, args.compare, whole)
                 except OSError as e:
                     skip(f"{path}: cannot write {outputs['color'].parent} ({e.strerror or e})")
                     continue

@@ -67,10 +67,13 @@ def panel(img, height):
     return cv2.resize(rgb, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA) if scale < 1 else rgb
 
 
-def comparison(original, colour, height=768):
-    """gray | colorized (| original, for a colour input), at most `height` pixels tall."""
+def comparison(original, colour, height=768, whole=None):
+    """gray (| the whole-photo result, when faces were colorized apart) | colorized (| original, for a colour
+    input), at most `height` pixels tall."""
     L = np.rint(lightness(original) * (255 / L_SCALE)).clip(0, 255).astype(np.uint8)
-    panels = [panel(np.repeat(L[..., None], 3, axis=2), height), panel(colour, height)]
+    panels = [panel(np.repeat(L[..., None], 3, axis=2), height)]
+    panels += [panel(whole, height)] if whole is not None else []
+    panels += [panel(colour, height)]
     if original.ndim == 3 and not (original[..., 0] == original[..., 1]).all():
         panels.append(panel(original, height))
     return np.hstack(panels)
