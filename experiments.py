@@ -29,7 +29,7 @@ def configuration(args, metrics):
 
 
 def cell(values, digits=4):
-    if len(values) == 1:
+    if len(set(values)) == 1:
         return f"{values[0]:.{digits}g}"
     return f"{statistics.mean(values):.{digits}g} +- {statistics.stdev(values):.2g}"
 
