@@ -40,14 +40,20 @@ def list_images(folder):
 
 
 def image_size(path):
-    """(width, height) from the header alone, so huge files can be refused before decoding."""
+    """(width, height) from the header alone, so huge files can be refused before decoding. PIL's own
+    decompression-bomb check is off for this read (PIL never decodes pixels here; --max-pixels is the
+    guard), or a huge header would hide the very size that guard needs."""
+    limit = Image.MAX_IMAGE_PIXELS
     try:
+        Image.MAX_IMAGE_PIXELS = None
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # damaged headers are reported by read_image, once
             with Image.open(path) as im:
                 return im.size
-    except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError):
+    except (UnidentifiedImageError, OSError, ValueError):
         return None
+    finally:
+        Image.MAX_IMAGE_PIXELS = limit
 
 
 def _exif_orientation(path):

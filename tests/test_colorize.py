@@ -213,3 +213,19 @@ def test_paired_comparison_of_a_model_with_itself_shows_no_difference(checkpoint
         rows = (tmp_path / "cmp" / name / "per_picture.csv").read_text().splitlines()
         assert len(rows) == 5 and rows[0].startswith("picture,mse_ab,psnr")
         assert (tmp_path / "cmp" / name / "extremes.png").is_file()
+
+
+def test_a_header_claiming_a_huge_picture_meets_the_max_pixels_guard(checkpoints, tmp_path, capsys):
+    """PIL's own bomb check used to fail the header read, so OpenCV's raw assertion reached the user."""
+    import struct
+    import zlib
+
+    data = bytearray(cv2.imencode(".png", np.zeros((8, 8, 3), np.uint8))[1].tobytes())
+    data[16:24] = struct.pack(">II", 60000, 60000)  # IHDR width and height
+    data[29:33] = struct.pack(">I", zlib.crc32(bytes(data[12:29])))
+    (tmp_path / "bomb.png").write_bytes(data)
+    with pytest.raises(SystemExit) as e:
+        colorize_main([str(tmp_path / "bomb.png"), "-o", str(tmp_path / "o"), "--checkpoint",
+                       str(checkpoints / "reg.pt")])
+    err = capsys.readouterr().err
+    assert e.value.code == 1 and "60000x60000 is 3600 MP, above --max-pixels 100 MP" in err and "Assertion" not in err
