@@ -5,7 +5,7 @@ import json
 from pathlib import Path
 
 from common.cli import UserError, guarded
-from common.data import load_folder, split_folders
+from common.data import load_folder, split_folders, writable_dir
 from common.faces import FRAMING_FILE, calibrate
 
 
@@ -15,6 +15,7 @@ def main(argv=None):
     p.add_argument("--data", default="data/split", help="split made by split_data.py (default: %(default)s)")
     p.add_argument("--out", default=FRAMING_FILE, help="where the framing goes (default: %(default)s)")
     args = p.parse_args(argv)
+    writable_dir(Path(args.out).parent)  # before the minute of detecting, not after
     images, _ = load_folder(split_folders(args.data)[0])
     framing = calibrate([img.permute(1, 2, 0).numpy() for img in images])
     if framing is None:

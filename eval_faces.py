@@ -12,10 +12,10 @@ import cv2
 import numpy as np
 
 from common.checkpoint import load_model, training_size
-from common.cli import add_common_args, guarded, prepare
+from common.cli import UserError, add_common_args, guarded, prepare
 from common.color import rgb_to_lab
 from common.data import load_folder, split_folders, writable_dir
-from common.faces import crop_square, detect, load_framing
+from common.faces import FRAMING_FILE, crop_square, detect, load_framing
 from common.inference import colorize, lightness
 from common.metrics import bootstrap
 from common.plots import grid_image, write_json, write_png
@@ -63,6 +63,8 @@ def main(argv=None):
     out = writable_dir(Path(args.out) / args.split)
     images, names = load_folder(split_folders(args.data)[args.split == "test"], size=size)
     faces = [img.permute(1, 2, 0).numpy() for img in images]
+    if not FRAMING_FILE.is_file():
+        raise UserError(f"{FRAMING_FILE}: missing; run `python calibrate_faces.py` first")
     framing, rng = load_framing(), np.random.default_rng(args.seed)
     rows, shown = [], []
     crop_mse = [ab_mse(result.rgb, face) for result, face in zip(colorize(model, faces, size, device), faces)]

@@ -76,6 +76,8 @@ def main(argv=None):
     p.add_argument("--backoff", type=float, default=1.0,
                    help="seconds before the first retry, doubling after each (default: %(default)s)")
     args = p.parse_args(argv)
+    if args.jobs < 1 or args.retries < 0 or args.backoff < 0:
+        p.error("--jobs must be at least 1, --retries and --backoff at least 0")
     out, sums = Path(args.out), read_manifest(args.manifest)
     if out.is_dir():
         bad = verify(out, sums)
