@@ -7,6 +7,7 @@ from pathlib import Path
 from common.cli import UserError, guarded
 from common.data import load_folder, split_folders, writable_dir
 from common.faces import FRAMING_FILE, calibrate
+from common.inference import lightness
 
 
 @guarded
@@ -17,7 +18,7 @@ def main(argv=None):
     args = p.parse_args(argv)
     writable_dir(Path(args.out).parent)  # before the minute of detecting, not after
     images, _ = load_folder(split_folders(args.data)[0])
-    framing = calibrate([img.permute(1, 2, 0).numpy() for img in images])
+    framing = calibrate([lightness(img.permute(1, 2, 0).numpy()) for img in images])
     if framing is None:
         raise UserError(f"{args.data}: the detector found no face in the training pictures; nothing written")
     Path(args.out).write_text(json.dumps(framing, indent=1) + "\n")

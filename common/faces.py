@@ -45,22 +45,22 @@ def detect(L, min_size=40):
     return sorted(boxes, key=lambda box: -box[2])
 
 
-def calibrate(pictures):
-    """The training pictures' framing: median face box width over the picture's side, and the median offset
-    of the picture's centre from the box's centre in box widths, over the pictures where a face is found."""
+def calibrate(Ls):
+    """The training pictures' framing, from their L: median face box width over the picture's side, and the
+    median offset of the picture's centre from the box's centre in box widths, over the pictures where a face
+    is found."""
     rows = []
-    for rgb in pictures:
-        L = cv2.cvtColor(rgb.astype(np.float32) / 255, cv2.COLOR_RGB2Lab)[..., 0]
+    for L in Ls:
         boxes = detect(L)
         if boxes:
             x, y, w, h = boxes[0]
-            side = rgb.shape[1]
-            rows.append((w / side, (side / 2 - (x + w / 2)) / w, (rgb.shape[0] / 2 - (y + h / 2)) / w))
+            side = L.shape[1]
+            rows.append((w / side, (side / 2 - (x + w / 2)) / w, (L.shape[0] / 2 - (y + h / 2)) / w))
     if not rows:
         return None
     box_over_side, dx, dy = np.median(np.array(rows), axis=0)
     return {"box_over_side": float(box_over_side), "centre_offset": [float(dx), float(dy)],
-            "faces_found": len(rows), "pictures": len(pictures), "detector": CASCADE}
+            "faces_found": len(rows), "pictures": len(Ls), "detector": CASCADE}
 
 
 def load_framing(path=FRAMING_FILE):
