@@ -107,24 +107,33 @@ def feather(n):
 def blend(a, b, patches):
     """Blend face patches (ab (2,s,s) at the model's size, square (x0, y0, side)) into full-size a and b,
     in place: each patch's ab is upsampled over its square and mixed in by its feathered weight; where
-    squares overlap, their colours are averaged by weight."""
+    squares overlap, their colours are averaged by weight. The work is held to the patches' bounding
+    region, so a face in a 24 MP photo costs no full-size buffers."""
     H, W = a.shape
-    total = np.zeros((H, W), np.float32)
-    mixed = np.zeros((2, H, W), np.float32)
+    placed = []
     for ab, square in patches:
         left, top, n = pixels(square)
         xs, ys = slice(max(0, left), min(W, left + n)), slice(max(0, top), min(H, top + n))
-        if xs.start >= xs.stop or ys.start >= ys.stop:
-            continue
-        weight = np.outer(feather(n), feather(n))[ys.start - top:ys.stop - top, xs.start - left:xs.stop - left]
+        if xs.start < xs.stop and ys.start < ys.stop:
+            placed.append((ab, left, top, n, xs, ys))
+    if not placed:
+        return
+    y0, x0 = min(ys.start for *_, ys in placed), min(xs.start for *_, xs, _ in placed)
+    region = np.s_[y0:max(ys.stop for *_, ys in placed), x0:max(xs.stop for *_, xs, _ in placed)]
+    total = np.zeros(a[region].shape, np.float32)
+    mixed = np.zeros((2, *total.shape), np.float32)
+    for ab, left, top, n, xs, ys in placed:
+        inside = np.s_[ys.start - top:ys.stop - top, xs.start - left:xs.stop - left]
+        here = np.s_[ys.start - y0:ys.stop - y0, xs.start - x0:xs.stop - x0]
+        weight = np.outer(feather(n), feather(n))[inside]
         for c in range(2):
-            full = cv2.resize(ab[c], (n, n), interpolation=cv2.INTER_LINEAR)
-            mixed[c, ys, xs] += weight * full[ys.start - top:ys.stop - top, xs.start - left:xs.stop - left]
-        total[ys, xs] += weight
+            mixed[c][here] += weight * cv2.resize(ab[c], (n, n), interpolation=cv2.INTER_LINEAR)[inside]
+        total[here] += weight
     where = total > 0
     alpha = np.minimum(total[where], 1.0)
     for channel, face in zip((a, b), mixed):
-        channel[where] = (1 - alpha) * channel[where] + alpha * face[where] / total[where]
+        part = channel[region]
+        part[where] = (1 - alpha) * part[where] + alpha * face[where] / total[where]
 
 
 def framings(square):
