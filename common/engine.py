@@ -224,6 +224,9 @@ def fit(model, train, test, *, epochs, lr, out, device, schedule="none", resume=
         load_optimizer(optimizer, state["optimizer"])
         scheduler.load_state_dict(state["scheduler"])
         history, start = state["history"], state["epoch"]
+        history.setdefault("step_seconds", [])  # last.pt files from before steps were timed apart
+        if val is not None:
+            history.setdefault("val_loss", [])  # a run that had no validation slice until now
         torch.set_rng_state(state["rng"])
         if main:
             print(f"resuming {resume} after epoch {start}")

@@ -189,3 +189,20 @@ def test_fuzz_colorize_never_crashes(tmp_path, small_model, data):
         assert (tmp_path / "out" / "x_color.png").is_file()
     else:
         assert "x.png" in err.getvalue()
+
+
+def test_a_last_pt_from_before_step_timing_or_a_validation_slice_resumes(tiny_split, tmp_path):
+    """Older last.pt files have no step_seconds; runs without --val-fraction no val_loss."""
+    from common.checkpoint import write_state
+    from train_colorizer import main as colorizer_main
+
+    args = ["--data", str(tiny_split), "--net", "1", "--size", "32", "--augment", "2", "--batch-size", "8",
+            "--device", "cpu"]
+    colorizer_main([*args, "--out", str(tmp_path / "a"), "--epochs", "1"])
+    state = load_checkpoint(tmp_path / "a" / "last.pt")
+    del state["history"]["step_seconds"]
+    write_state(tmp_path / "a" / "last.pt", state)
+    colorizer_main([*args, "--out", str(tmp_path / "a"), "--epochs", "2", "--val-fraction", "0.25",
+                    "--resume", str(tmp_path / "a" / "last.pt")])
+    history = load_checkpoint(tmp_path / "a" / "last.pt")["history"]
+    assert len(history["train_loss"]) == 2 and len(history["step_seconds"]) == len(history["val_loss"]) == 1
