@@ -15,6 +15,7 @@ from common.checkpoint import load_model, training_size
 from common.cli import UserError, add_common_args, guarded, prepare
 from common.color import rgb_to_lab
 from common.data import load_folder, split_folders, writable_dir
+from common.evaluation import gray
 from common.faces import FRAMING_FILE, crop_square, detect, load_framing
 from common.inference import colorize, lightness
 from common.metrics import bootstrap
@@ -80,8 +81,7 @@ def main(argv=None):
                      "face_aware": ab_mse(aware.rgb[region], truth[region]),
                      "whole_plain": ab_mse(plain.rgb, truth), "whole_aware": ab_mse(aware.rgb, truth)})
         if len(shown) < 4:
-            gray = np.repeat(np.rint(lightness(truth) * 2.55).astype(np.uint8)[..., None], 3, axis=2)
-            shown.append((gray, plain.rgb, aware.rgb, truth))
+            shown.append((gray(truth), plain.rgb, aware.rgb, truth))
     table = {k: np.array([r[k] for r in rows], dtype=float) for k in rows[0] if k != "picture"}
     summary = {"scenes": len(rows), "scene_side": SCENE, "face_share": FACE_SHARE, "checkpoint": args.checkpoint,
                "hit_rate": float(table["hit"].mean()), "crop_mse": float(np.mean(crop_mse))}
