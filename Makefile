@@ -10,15 +10,18 @@ SEEDS   ?= $(SEED)
 NET     ?= 3
 TANH    ?=
 CLASSIFIER ?=
+HINTS   ?=
+HINT_POINTS ?= 0 1 2 5 10 20 50 100
 EPOCHS  ?= 200
 SCHEDULE ?= none
 DEVICE  ?= auto
 RUNS    ?= runs
-TAG     := $(if $(CLASSIFIER),classifier-net$(NET),net$(NET)$(if $(TANH),-tanh))
+BACKBONE := $(if $(HINTS),unet,$(NET))
+TAG     := $(if $(CLASSIFIER),classifier-)$(if $(HINTS),unet-hints,net$(NET)$(if $(TANH),-tanh))
 OUT     ?= $(RUNS)/$(TAG)
 NPROC   ?=
 LAUNCH  := $(if $(NPROC),$(VENV)/bin/torchrun --standalone --nproc_per_node=$(NPROC),$(PY))
-CHECKPOINT ?= pretrained/$(if $(TANH),tanh,$(if $(CLASSIFIER),classifier,network3)).pt
+CHECKPOINT ?= pretrained/$(if $(HINTS),hints,$(if $(TANH),tanh,$(if $(CLASSIFIER),classifier,network3))).pt
 export DATA
 
 .PHONY: setup data split train train-regressor test compare experiments schedules bench demo lint check clean
@@ -36,7 +39,8 @@ split: data
 	$(PY) split_data.py --src $(DATA) --out $(SPLIT) --seed $(SPLIT_SEED)
 
 train: split
-	$(LAUNCH) train_colorizer.py --data $(SPLIT) --net $(NET) $(if $(TANH),--tanh) $(if $(CLASSIFIER),--classifier) --epochs $(EPOCHS) \
+	$(LAUNCH) train_colorizer.py --data $(SPLIT) --net $(BACKBONE) $(if $(HINTS),--hints) $(if $(TANH),--tanh) \
+		$(if $(CLASSIFIER),--classifier) --epochs $(EPOCHS) \
 		--lr-schedule $(SCHEDULE) --seed $(SEED) --device $(DEVICE) --out $(OUT)
 
 train-regressor: split
@@ -45,7 +49,7 @@ train-regressor: split
 
 test: split
 	$(PY) test_colorizer.py --data $(SPLIT) --checkpoint $(CHECKPOINT) --device $(DEVICE) \
-		--out $(RUNS)/test-$(basename $(notdir $(CHECKPOINT)))
+		$(if $(HINTS),--hints $(HINT_POINTS)) --out $(RUNS)/test-$(basename $(notdir $(CHECKPOINT)))
 
 compare: split
 	$(PY) test_colorizer.py --data $(SPLIT) --checkpoint pretrained/network3.pt pretrained/classifier.pt \

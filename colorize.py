@@ -1,7 +1,9 @@
 """Colorize your own black-and-white (or colour) photos, any size: files and folders in, PNGs out.
 
 The network sees the photo's L resized to its training size; its ab is upsampled to the full size and
-merged with the photo's own L, so the result keeps every detail of the original.
+merged with the photo's own L, so the result keeps every detail of the original. With a hint model
+(pretrained/hints.pt) you can say what colour a few places are: --hint X,Y,COLOUR, or a hint picture
+painted in any editor (--hints).
 """
 import argparse
 import sys
@@ -14,8 +16,8 @@ PRETRAINED = Path(__file__).resolve().parent / "pretrained"
 BATCH_PIXELS = 32_000_000  # a batch holds at most this many full-size pixels, so big photos go one by one
 
 
-def default_checkpoint():
-    for name in ("classifier.pt", "network3.pt"):
+def default_checkpoint(hints=False):
+    for name in ("hints.pt",) * hints + ("classifier.pt", "network3.pt"):
         if (PRETRAINED / name).is_file():
             return PRETRAINED / name
     return PRETRAINED / "network3.pt"
@@ -25,7 +27,15 @@ def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__)
     p.add_argument("inputs", nargs="+", metavar="INPUT", help="image files and/or folders (searched recursively)")
     p.add_argument("-o", "--out", required=True, help="output folder (created if missing)")
-    p.add_argument("--checkpoint", help="model (default: the best shipped one in pretrained/)")
+    p.add_argument("--checkpoint", help="model (default: the best shipped one in pretrained/; with hints, hints.pt)")
+    p.add_argument("--hints", type=Path, metavar="PATH",
+                   help="a hint picture painted over a copy of the photo in any editor (any scale, same aspect "
+                        "ratio): every opaque pixel of a PNG with transparency, or every non-gray pixel of an RGB "
+                        "picture, is a hint of its own colour; for several photos, a folder of hint pictures named "
+                        "like the photos")
+    p.add_argument("--hint", action="append", type=hint_point, default=[], metavar="X,Y,COLOUR",
+                   help="one hint at pixel X,Y of the photo (0,0 top left), COLOUR as #rrggbb or a name (red, navy, "
+                        "skyblue...); repeatable")
     p.add_argument("--size", type=int, help="size the network sees (default: the size it was trained at)")
     p.add_argument("--temperature", type=float, help="classifier: annealed-mean temperature")
     p.add_argument("--compare", action="store_true",
@@ -45,26 +55,56 @@ def parse_args(argv=None):
     p.add_argument("--overwrite", action="store_true", help="replace outputs that already exist")
     add_common_args(p)
     args = p.parse_args(argv)
-    args.checkpoint = Path(args.checkpoint) if args.checkpoint else default_checkpoint()
+    args.checkpoint = Path(args.checkpoint) if args.checkpoint else default_checkpoint(bool(args.hints or args.hint))
     return args
 
 
-def batches(jobs, args, skip):
-    """Decoded photos in groups of at most --batch-size and BATCH_PIXELS; a bad file goes to `skip`."""
+def hint_point(text):
+    from common.hints import parse_point
+
+    try:
+        return parse_point(text)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from e
+
+
+def hints_for(path, relative, img, args, size, pictures):
+    """The hints of one photo (None without any): its hint picture, if one is given or matched by name, and
+    the --hint points. ImageError names the file and the problem."""
+    from common.data import ImageError
+    from common.hints import Hints, point_hints
+    from common.photos import hint_picture
+
+    if args.hints is None and not args.hint:
+        return None
+    hints = Hints.none()
+    picture = args.hints if args.hints is not None and args.hints.is_file() else pictures.get(relative.with_suffix(""))
+    if picture is not None:
+        hints = hints + hint_picture(picture, img.shape[:2])
+    try:
+        return hints + point_hints(args.hint, img.shape[:2], size)
+    except ValueError as e:
+        raise ImageError(f"{path}: {e}") from e
+
+
+def batches(jobs, args, skip, size, pictures):
+    """Decoded photos and their hints in groups of at most --batch-size and BATCH_PIXELS; a bad file (photo or
+    hint picture) goes to `skip`."""
     from common.data import ImageError
     from common.photos import load
 
     batch, pixels = [], 0
-    for path, outputs in jobs:
+    for path, relative, outputs in jobs:
         try:
             img = load(path, args.max_pixels)
+            hints = hints_for(path, relative, img, args, size, pictures)
         except ImageError as e:
             skip(str(e))
             continue
         if batch and (len(batch) >= args.batch_size or pixels + img.shape[0] * img.shape[1] > BATCH_PIXELS):
             yield batch
             batch, pixels = [], 0
-        batch.append((path, outputs, img))
+        batch.append((path, outputs, img, hints))
         pixels += img.shape[0] * img.shape[1]
     if batch:
         yield batch
@@ -90,7 +130,7 @@ def main(argv=None):
     from common.data import IMAGE_SUFFIXES, writable_dir
     from common.faces import FRAMING_FILE, load_framing
     from common.inference import colorize
-    from common.photos import gather, plan
+    from common.photos import gather, hint_pictures, plan
 
     device = prepare(args)
     model, state = load_model(args.checkpoint, device)
@@ -100,6 +140,11 @@ def main(argv=None):
         classifier_only("--temperature", model, state, args.checkpoint)
         model.temperature = args.temperature
     size = args.size or training_size(state)
+    if (args.hints or args.hint) and not model.hints:
+        raise UserError(f"--hints/--hint need a hint model; {args.checkpoint} takes no hints "
+                        "(use --checkpoint pretrained/hints.pt, or train one with make train HINTS=1)")
+    if args.hints is not None and not args.hints.exists():
+        raise UserError(f"--hints {args.hints}: no such hint picture or folder")
     faces = None
     if args.faces == "auto":
         if not FRAMING_FILE.is_file():
@@ -108,6 +153,10 @@ def main(argv=None):
     files, missing = gather(args.inputs)
     if not files and not missing:
         raise UserError(f"no images in {' '.join(args.inputs)} (looked for {', '.join(sorted(IMAGE_SUFFIXES))})")
+    if (args.hint or (args.hints is not None and args.hints.is_file())) and len(files) + len(missing) != 1:
+        raise UserError("--hint and a --hints picture belong to one photo; for several photos pass --hints FOLDER "
+                        "with a hint picture named like each photo")
+    pictures = hint_pictures(args.hints) if args.hints is not None and args.hints.is_dir() else {}
     out = writable_dir(args.out)
     jobs, refused, existing = plan(files, out, args.overwrite)
     skipped = []
@@ -118,19 +167,20 @@ def main(argv=None):
 
     for line in [f"{m}: no such file or folder" for m in missing] + refused:
         skip(line)
-    written, pixels, found, tic = 0, 0, 0, time.perf_counter()
+    written, pixels, found, hinted, tic = 0, 0, 0, 0, time.perf_counter()
     with tqdm(total=len(jobs), unit="photo", desc="colorize", disable=None) as bar:
 
         def unreadable(line):
             skip(line)
             bar.update(1)
 
-        for batch in batches(jobs, args, unreadable):
-            results = colorize(model, [img for _, _, img in batch], size, device, args.confidence, faces)
-            for (path, outputs, img), result in zip(batch, results):
+        for batch in batches(jobs, args, unreadable, size, pictures):
+            results = colorize(model, [img for _, _, img, _ in batch], size, device, args.confidence, faces,
+                               [hints for *_, hints in batch])
+            for (path, outputs, img, hints), result in zip(batch, results):
                 whole = None
                 if args.compare and result.faces:  # show what the faces changed
-                    whole = colorize(model, [img], size, device)[0].rgb
+                    whole = colorize(model, [img], size, device, hints=[hints])[0].rgb
                 try:
                     write_outputs(outputs, img, result.rgb, result.confidence, args.compare, whole)
                 except OSError as e:
@@ -139,6 +189,7 @@ def main(argv=None):
                 written += 1
                 pixels += img.shape[0] * img.shape[1]
                 found += result.faces
+                hinted += hints is not None and len(hints) > 0
             bar.update(len(batch))
     seconds = time.perf_counter() - tic
     summary = f"{written} written to {out}, {len(skipped)} skipped"
@@ -146,6 +197,8 @@ def main(argv=None):
         summary += f", {existing} already there (--overwrite to redo)"
     if faces:
         summary += f", {found} face{'s' * (found != 1)} colorized at the training framing"
+    if args.hints or args.hint:
+        summary += f", {hinted} with colour hints"
     print(f"{summary}; {pixels / 1e6:.1f} MP in {seconds:.1f}s ({args.checkpoint.name}, {device})")
     if skipped:
         print("skipped:\n  " + "\n  ".join(skipped), file=sys.stderr)

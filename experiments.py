@@ -21,11 +21,17 @@ def load(run):
 
 
 def configuration(args, metrics):
-    """(name, report figure) of a run; runs from before --classifier said --loss classify."""
+    """(name, report figure) of a run; runs from before --classifier said --loss classify, and from before
+    --net unet held the preset as a number."""
+    net = str(args.get("net", "?"))
+    backbone = "U-Net" if net == "unet" else f"Network {net}"
+    hints = ", with hints" if args.get("hints") else ""
     if args.get("classifier") or args.get("loss") == "classify":
-        return f"Classifier, Network {args.get('net')} backbone, T = {metrics.get('temperature')}", None
-    report = REPORT_TANH if args.get("tanh") else REPORT_MSE.get(PRESETS.get(args.get("net")))
-    return f"Network {args.get('net', '?')}{' tanh' if args.get('tanh') else ''}", report
+        return f"Classifier, {backbone} backbone{hints}, T = {metrics.get('temperature')}", None
+    report = None
+    if net.isdigit() and not args.get("hints"):
+        report = REPORT_TANH if args.get("tanh") else REPORT_MSE.get(PRESETS.get(int(net)))
+    return f"{backbone}{' tanh' if args.get('tanh') else ''}{hints}", report
 
 
 def cell(values, digits=4):

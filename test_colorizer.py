@@ -1,15 +1,17 @@
 """Evaluate checkpoints on the test split: loss in each model's units plus common metrics measured from
 the colorized PNGs it writes (ab MSE, PSNR, SSIM, CIEDE2000, AuC, colourfulness), each with a 95%
-bootstrap interval over the pictures; with several checkpoints (or temperatures), paired comparisons."""
+bootstrap interval over the pictures; with several checkpoints (or temperatures), paired comparisons;
+with --hints, ab MSE and PSNR given exactly N colour-hint points per picture."""
 import argparse
 from pathlib import Path
 
 from common.checkpoint import classifier_only, load_model, training_size
 from common.cli import UserError, add_common_args, guarded, prepare
 from common.data import load_folder, split_folders, writable_dir
-from common.evaluation import evaluate
+from common.evaluation import evaluate, hint_sweep, recoloured
+from common.hints import EVAL_POINTS
 from common.metrics import RESAMPLES, bootstrap, compare
-from common.plots import write_json
+from common.plots import hint_curves, write_json
 
 REPORT_MSE = {(3, 3, 3, 3, 3): 32.89, (8, 16, 32, 64, 128): 23.62, (16, 32, 64, 128, 256): 22.19}
 REPORT_TANH = 0.0013
@@ -20,7 +22,7 @@ BETTER = {"mse_ab": -1, "psnr": 1, "ssim": 1, "ciede2000": -1, "auc": 1}  # whic
 
 def report_figure(state):
     config = state.get("config", {})
-    if state["model"] != "colorizer":
+    if state["model"] != "colorizer" or config.get("unet") or config.get("hints"):
         return None
     return REPORT_TANH if config.get("tanh") else REPORT_MSE.get(tuple(config.get("features", ())))
 
@@ -38,8 +40,16 @@ def parse_args(argv=None):
     p.add_argument("--batch-size", type=int, default=10, help="(default: %(default)s)")
     p.add_argument("--temperature", type=float, nargs="+",
                    help="classifiers: annealed-mean temperature(s); several give a sweep (default: the model's)")
+    p.add_argument("--hints", type=int, nargs="+", metavar="N",
+                   help="also score with exactly N hint points per picture (3x3 patches of the truth's mean ab at "
+                        "centre-weighted positions, a fixed seed, the same points for every model), for each N: "
+                        "ab MSE and PSNR per N in hints.json, hints.png and hints_grid.png, on the true pictures and "
+                        "on recoloured ones (hue turned per picture); a model that takes no hints scores the same "
+                        "at every N")
     add_common_args(p)
     args = p.parse_args(argv)
+    if args.hints and not all(0 <= n <= EVAL_POINTS for n in args.hints):
+        p.error(f"--hints: each N must be between 0 and {EVAL_POINTS}")
     shipped = "tanh" if args.tanh else "classifier" if args.classifier else "network3"
     args.checkpoint = [Path(c) for c in args.checkpoint or [f"pretrained/{shipped}.pt"]]
     args.out = Path(args.out or f"runs/test-{args.checkpoint[0].stem}")
@@ -70,7 +80,7 @@ def main(argv=None):
     if len({training_size(state) for _, _, state, _, _ in runs}) > 1:
         raise UserError("these checkpoints were trained at different sizes; compare models of one picture size")
     images, names = load_folder(split_folders(args.data)[1], size=training_size(runs[0][2]))
-    results, scores = {}, {}
+    results, scores, sweeps = {}, {}, {}
     for label, model, state, path, temperature in runs:
         if temperature is not None:
             model.temperature = temperature
@@ -81,6 +91,16 @@ def main(argv=None):
         write_json(folder / "metrics.json", {"checkpoint": str(path), "report": report_figure(state),
                                              "metrics": metrics})
         print(f"wrote {len(names)} PNGs, grid.png, extremes.png, per_picture.csv and metrics.json to {folder}")
+        if args.hints:
+            sweeps[label] = hint_sweep(model, images, names, device, args.hints, folder, args.batch_size)
+            show_hints(label, model, sweeps[label], "true colours")
+            sweeps[f"{label}, recoloured"] = hint_sweep(model, recoloured(images), names, device, args.hints, folder,
+                                                        args.batch_size, "hints_grid_recoloured.png")
+            show_hints(label, model, sweeps[f"{label}, recoloured"],
+                       "recoloured: each picture's hue turned, colours only hints can tell")
+    if sweeps:
+        hint_curves(sweeps, out / "hints.png")
+        print(f"wrote hints.png and hints.json to {out}")
     if len(runs) > 1:
         write_json(out / "sweep.json", results)
         write_json(out / "comparison.json", paired(scores, len(names)))
@@ -95,6 +115,16 @@ def show(checkpoint, state, metrics, count, device):
     for key, label in LABELS.items():
         low, high = metrics["ci95"][key]
         print(f"  {label:<44} {metrics[key]:<10.4g} [{low:.4g}, {high:.4g}]")
+
+
+def show_hints(label, model, table, pictures):
+    note = "" if model.hints else " (takes no hints: the same at every N)"
+    print(f"{label} with N hint points per picture, {pictures}{note}; 95% bootstrap intervals")
+    print(f"  {'N':>4}  {'ab MSE':<26} PSNR (dB)")
+    for count, row in table.items():
+        (mse_low, mse_high), (psnr_low, psnr_high) = row["ci95"]["mse_ab"], row["ci95"]["psnr"]
+        print(f"  {count:>4}  {row['mse_ab']:<7.4g} [{mse_low:.4g}, {mse_high:.4g}]  "
+              f"{row['psnr']:.4g} [{psnr_low:.4g}, {psnr_high:.4g}]")
 
 
 def paired(scores, count):

@@ -1,5 +1,6 @@
 """Train a colorizer on a split: the report's regression Networks 1/2/3 (optionally tanh), or the
-classifier over quantized ab bins (--classifier) on the same backbones."""
+classifier over quantized ab bins (--classifier) on the same backbones; either on a U-Net of Network 3's
+modules (--net unet), which can take colour hints (--hints)."""
 import argparse
 
 from common.cli import add_training_args, guarded
@@ -9,8 +10,12 @@ from common.models import PRESETS, Classifier, Colorizer
 
 def parse_args(argv=None):
     p = add_training_args(argparse.ArgumentParser(description=__doc__), lr=0.01, out="runs/<model>")
-    p.add_argument("--net", type=int, choices=sorted(PRESETS), default=3,
-                   help="feature-map preset, the backbone of either model (default: 3)")
+    p.add_argument("--net", choices=[*map(str, sorted(PRESETS)), "unet"], default="3",
+                   help="backbone of either model: the report's feature-map preset 1, 2 or 3, or unet, Network 3's "
+                        "modules with skip connections (default: 3)")
+    p.add_argument("--hints", action="store_true",
+                   help="the network also sees colour hints, simulated from the ground truth in training "
+                        "(Zhang et al. 2017); best with --net unet, whose skips bring a hint back where it was put")
     p.add_argument("--classifier", action="store_true",
                    help="the classifier: ab bins, rebalanced soft cross-entropy, annealed-mean decoding "
                         "(default: the report's MSE regression)")
@@ -28,15 +33,20 @@ def parse_args(argv=None):
 
 
 def name(args):
+    net = "unet" if args.net == "unet" else f"net{args.net}"
+    hints = " hints" if args.hints else ""
     if args.classifier:
-        return f"classifier net{args.net}"
-    return f"net{args.net}{' tanh' if args.tanh else ''}"
+        return f"classifier {net}{hints}"
+    return f"{net}{' tanh' if args.tanh else ''}{hints}"
 
 
 def make_model(args):
+    unet = args.net == "unet"
+    features = PRESETS[3 if unet else int(args.net)]
     if args.classifier:
-        return Classifier(PRESETS[args.net], rebalance_lambda=args.rebalance_lambda, temperature=args.temperature)
-    return Colorizer(PRESETS[args.net], tanh=args.tanh)
+        return Classifier(features, rebalance_lambda=args.rebalance_lambda, temperature=args.temperature, unet=unet,
+                          hints=args.hints)
+    return Colorizer(features, tanh=args.tanh, unet=unet, hints=args.hints)
 
 
 @guarded

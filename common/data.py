@@ -17,6 +17,7 @@ from PIL import Image, UnidentifiedImageError
 
 from .cli import UserError, warn
 from .color import image_lab, rgb_to_lab_opencv, rgb_to_lab_torch, split_lab
+from .hints import TEST_LOSS_SEED, network_input, paint, simulate, simulated_points
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp"}
 CROP_SCALE = (0.6, 1.0)
@@ -230,20 +231,28 @@ def make_target(ab, target):
     return ab.mean(dim=(2, 3)) if target == "mean_ab" else ab
 
 
+def with_hints(L, ab, generator, recolour=0.0):
+    """A hint model's input (L and hints simulated from the batch's own ground truth ab) and its target ab."""
+    hint_ab, mask, ab = simulate(ab, generator, recolour)
+    return network_input(L, hint_ab, mask), ab
+
+
 class TrainBatches:
-    """Augmented epochs over an in-memory split: `augment` samples per image, per-sample warps.
+    """Augmented epochs over an in-memory split: `augment` samples per image, per-sample warps; for a hint
+    model (`hints`) each sample also gets simulated hints drawn from its augmented ground truth.
 
     The torch pipeline keeps the split on `device` and works there; the OpenCV one works on the CPU and
     hands each finished batch to `device`.
     """
 
     def __init__(self, images, batch_size=100, augment=10, size=128, seed=42, device="cpu", target="ab",
-                 rank=0, world=1, pipeline="auto"):
+                 rank=0, world=1, pipeline="auto", hints=False, recolour=0.0):
         self.pipeline = pipeline_for(pipeline, device)
         self.device = torch.device(device)
         self.images = images.permute(0, 2, 3, 1).contiguous().to("cpu" if self.pipeline == "opencv" else device)
         self.batch_size, self.augment, self.size = batch_size, augment, size
         self.seed, self.target, self.rank, self.world = seed, target, rank, world
+        self.hints, self.recolour = hints, recolour
         # torch kernels are launch-bound at one batch of 128 px pictures, so they take several per call
         self.batches_per_call = max(1, TORCH_CALL_SAMPLES // batch_size) if self.pipeline == "torch" else 1
 
@@ -277,6 +286,7 @@ class TrainBatches:
         sizes = [len(index) for index, _ in plan]
         # one upload per epoch: a small copy from pageable host memory each batch would stall the GPU's queue
         index, crops = (torch.cat(part).to(self.images.device) for part in zip(*plan))
+        hint_draws = torch.Generator().manual_seed((self.seed * 100_003 + epoch) * 64 + self.rank + 1)
         start = 0
         for first in range(0, len(sizes), self.batches_per_call):
             part = sizes[first:first + self.batches_per_call]
@@ -285,16 +295,25 @@ class TrainBatches:
             rgb = warp(self.images[index[samples]], crops[samples], self.size)
             L, ab = split_lab(to_lab(rgb).to(self.device, non_blocking=True))
             for L_batch, ab_batch in zip(L.split(part), ab.split(part)):
+                if self.hints:
+                    L_batch, ab_batch = with_hints(L_batch, ab_batch, hint_draws, self.recolour)
                 yield L_batch, make_target(ab_batch, self.target)
 
 
 class EvalBatches:
     """The test split as it is (no augmentation), in file order, in fixed-size batches, converted once
-    and kept on the device, since training scores it every epoch."""
+    and kept on the device, since training scores it every epoch; for a hint model with simulated hints
+    drawn once with a fixed seed, so every epoch and every model is scored on the same ones."""
 
-    def __init__(self, images, batch_size=10, device="cpu", target="ab"):
+    def __init__(self, images, batch_size=10, device="cpu", target="ab", hints=False):
         chunks = images.permute(0, 2, 3, 1).contiguous().to(device).split(batch_size)
-        self.batches = [(L, make_target(ab, target)) for L, ab in map(image_lab, chunks)]
+        points = simulated_points(len(images), images.shape[-1], torch.Generator().manual_seed(TEST_LOSS_SEED))
+        self.batches, start = [], 0
+        for L, ab in map(image_lab, chunks):
+            if hints:  # drawn for the whole split at once, so the batch size does not change them
+                L = network_input(L, *paint(ab, [p[start:start + len(L)] for p in points]))
+            self.batches.append((L, make_target(ab, target)))
+            start += len(L)
 
     def __len__(self):
         return len(self.batches)

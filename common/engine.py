@@ -17,7 +17,7 @@ from .color import image_ab
 from .data import EvalBatches, TrainBatches, load_folder, split_folders, writable_dir
 from .evaluation import evaluate, sample_figure_later, test_loss
 from .inference import autocast
-from .models import model_name
+from .models import build, model_name
 from .plots import loss_curve, write_json
 
 
@@ -217,7 +217,7 @@ def fit(model, train, test, *, epochs, lr, out, device, schedule="none", resume=
         history["val_loss"] = []
     if resume:
         state = load_checkpoint(resume, expect=[model_name(model)])
-        if state["config"] != model.config:
+        if build(state["model"], state["config"]).config != model.config:  # older files lack newer defaults
             raise UserError(f"{resume}: holds a {state['model']} with config {state['config']}, "
                             f"but this run builds {model.config}; use the same flags as the run you resume")
         model.load_state_dict(state["state_dict"])
@@ -319,9 +319,11 @@ def train_from_args(make_model, args, title, extra_metrics=None):
     if hasattr(model, "set_prior") and not args.resume:  # a resumed run loads its prior with the weights
         model.set_prior(image_ab(train_images))
     train = TrainBatches(train_images, args.batch_size, args.augment, args.size, args.seed, device, model.target,
-                         rank=rank, world=world, pipeline=args.pipeline)
-    test = EvalBatches(test_images, batch_size=100, device=device, target=model.target)
-    val = None if val_images is None else EvalBatches(val_images, batch_size=100, device=device, target=model.target)
+                         rank=rank, world=world, pipeline=args.pipeline, hints=model.hints,
+                         recolour=args.recolour)
+    test = EvalBatches(test_images, batch_size=100, device=device, target=model.target, hints=model.hints)
+    val = None if val_images is None else EvalBatches(val_images, batch_size=100, device=device, target=model.target,
+                                                      hints=model.hints)
     run_args = plain_args(args)
     if rank == 0:
         print(f"{title}: {len(train_images)} train images x {args.augment} = {train.samples} samples/epoch, "

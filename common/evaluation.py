@@ -6,8 +6,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .color import merge_L_ab, rgb_to_lab
+from .color import image_ab, lab_to_rgb, merge_L_ab, rgb_to_lab
 from .data import EvalBatches, read_image, to_rgb8
+from .hints import EVAL_SEED, evaluation_points, from_points, turn_hue
 from .inference import autocast, colorize_later
 from .metrics import score_pictures, summarize
 from .plots import grid_image, picture_grid, write_png
@@ -42,16 +43,26 @@ def as_pictures(images):
     return [img.permute(1, 2, 0).numpy() for img in images.cpu()]
 
 
-def colorize_pictures_later(model, pictures, device, batch_size=10):
-    """The colour pictures of square RGB pictures at their own size, `batch_size` per forward pass; the
-    forward passes run now, the CPU work when the returned function is called."""
-    halves = [colorize_later(model, pictures[i:i + batch_size], len(pictures[0]), device)
-              for i in range(0, len(pictures), batch_size)]
+def colorize_pictures_later(model, pictures, device, batch_size=10, hints=None):
+    """The colour pictures of square RGB pictures at their own size, `batch_size` per forward pass (with
+    `hints`, one `Hints` per picture); the forward passes run now, the CPU work when the returned function is
+    called."""
+    hints = hints or [None] * len(pictures)
+    halves = [colorize_later(model, pictures[i:i + batch_size], len(pictures[0]), device,
+                             hints=hints[i:i + batch_size]) for i in range(0, len(pictures), batch_size)]
     return lambda: [result.rgb for half in halves for result in half()]
 
 
 def gray(rgb):
     return merge_L_ab(rgb_to_lab(rgb)[..., 0], np.zeros((2, *rgb.shape[:2]), np.float32))
+
+
+def with_hints(truth, hints):
+    """The gray picture with its hints painted in their colours: what the model was given."""
+    lab = rgb_to_lab(truth)
+    ab = np.zeros((2, *truth.shape[:2]), np.float32)
+    ab[:, hints.ys, hints.xs] = hints.ab.T
+    return merge_L_ab(lab[..., 0], ab)
 
 
 def grid_rows(preds, truths):
@@ -107,8 +118,60 @@ def evaluate(model, images, names, device, out=None, batch_size=10):
     if out is not None:
         write_scores(out, names, per_picture, preds, truths)
     means, intervals = summarize(per_picture)
-    loss = test_loss(model, EvalBatches(images, batch_size, device=device, target=model.target), device)
+    loss = test_loss(model, EvalBatches(images, batch_size, device=device, target=model.target, hints=model.hints),
+                     device)
     metrics = {"test_loss": loss, "loss_units": loss_units(model), **means, "ci95": intervals, "images": len(names)}
     if hasattr(model, "temperature"):
         metrics["temperature"] = model.temperature
     return metrics, per_picture
+
+
+HINT_METRICS = ("mse_ab", "psnr")
+HINT_GRID = (0, 5, 20)  # points shown in the sweep's grid
+HINT_GRID_ROWS = 4
+
+
+def recoloured(images, seed=EVAL_SEED):
+    """The pictures with their hue turned by a seeded random angle each (chroma kept, then clipped to sRGB):
+    colours no face-trained model would guess, which only hints can give."""
+    angle = torch.rand(len(images), generator=torch.Generator().manual_seed(seed), dtype=torch.float64) * 2 * np.pi
+    out = []
+    for picture, turned in zip(as_pictures(images), angle):
+        lab = rgb_to_lab(picture)
+        ab = turn_hue(torch.from_numpy(lab[..., 1:]).permute(2, 0, 1)[None], turned[None])[0]
+        out.append(lab_to_rgb(np.dstack([lab[..., 0], ab.permute(1, 2, 0).numpy()])))
+    return torch.from_numpy(np.stack(out)).permute(0, 3, 1, 2)
+
+
+def hint_sweep(model, images, names, device, counts, out, batch_size=10, grid_name="hints_grid.png"):
+    """The hint protocol: every test picture colorized with exactly N evaluation points (3x3 patches holding
+    the truth's mean ab, `hints.evaluation_points`, the same for every model) for each N in `counts`; ab MSE
+    and PSNR per N with 95% bootstrap intervals. A model without hint inputs is scored once, the same at
+    every N. Writes out/`grid_name`: a few pictures at 0 / 5 / 20 points, each beside the hints it got."""
+    truths = as_pictures(images)
+    ab = image_ab(images)
+    table, shown, automatic = {}, {}, None
+    for count in sorted(set(counts) | set(HINT_GRID)):
+        hints = from_points(ab, evaluation_points(len(truths), count, images.shape[-1])) if model.hints else None
+        if hints is None and automatic is not None:
+            preds = automatic
+        else:
+            preds = colorize_pictures_later(model, truths, device, batch_size, hints)()
+            automatic = automatic if model.hints else preds
+        if count in HINT_GRID:
+            shown[count] = hints, preds
+        if count in counts:
+            per_picture = score_pictures(preds, truths)
+            means, intervals = summarize({k: per_picture[k] for k in HINT_METRICS})
+            table[count] = {**means, "ci95": intervals}
+    rows = []
+    for r in range(min(HINT_GRID_ROWS, len(truths))):
+        row = [shown[0][1][r]]
+        for count in HINT_GRID[1:]:
+            hints, preds = shown[count]
+            row += [with_hints(truths[r], hints[r]) if hints else gray(truths[r]), preds[r]]
+        rows.append([*row, truths[r]])
+    columns = ["0 points"] + [title for count in HINT_GRID[1:] for title in (f"{count} hints", f"{count} points")]
+    picture_grid(rows, Path(out) / grid_name, columns=(*columns, "ground truth"),
+                 names=[Path(n).stem for n in names[:HINT_GRID_ROWS]])
+    return table

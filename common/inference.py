@@ -11,8 +11,10 @@ import cv2
 import numpy as np
 import torch
 
+from .cli import UserError
 from .color import L_SCALE, lab_to_linear_rgb, lab_to_rgb
 from .faces import blend, crops, find_faces
+from .hints import grid, network_input
 
 GAMUT_STEPS = 8
 STRIP_ROWS = 256  # full-resolution work goes in strips, so a 24 MP photo never has float copies whole
@@ -63,10 +65,19 @@ def fit_gamut(L, ab):
 
 
 @torch.no_grad()
-def predict(model, L_small, device):
-    """Network outputs and raw ab (numpy N,2,h,w) for a batch of L at network size (N,h,w, 0..100)."""
+def predict(model, L_small, device, hint_grids=None):
+    """Network outputs and raw ab (numpy N,2,h,w) for a batch of L at network size (N,h,w, 0..100); a hint
+    model also takes each picture's hints at that size ((ab (2,h,w), mask (h,w)) from `hints.grid`), none
+    where `hint_grids` is None."""
     model.eval()
     x = torch.from_numpy(np.stack(L_small))[:, None].to(device) / L_SCALE
+    if model.hints:
+        if hint_grids is None:
+            ab, mask = torch.zeros(len(x), 2, *x.shape[-2:]), torch.zeros(len(x), 1, *x.shape[-2:])
+        else:
+            ab = torch.from_numpy(np.stack([g[0] for g in hint_grids]))
+            mask = torch.from_numpy(np.stack([g[1] for g in hint_grids]))[:, None]
+        x = network_input(x, ab.to(device), mask.to(device))
     with autocast(device):
         output = model(x.contiguous(memory_format=torch.channels_last))
     output = output.float()
@@ -99,19 +110,25 @@ class Colorized(NamedTuple):
     faces: int  # faces colorized at the training framing and blended in
 
 
-def colorize(model, images, size, device, confidence=False, faces=None):
+def colorize(model, images, size, device, confidence=False, faces=None, hints=None):
     """Decoded images (gray, RGB or RGBA; 8 or 16 bit; any size) -> a Colorized each. With `faces`
-    ((framing, min_size), see common/faces.py) faces found in a photo are colorized at the training framing."""
-    return colorize_later(model, images, size, device, confidence, faces)()
+    ((framing, min_size), see common/faces.py) faces found in a photo are colorized at the training framing,
+    unless the photo has `hints` (a `hints.Hints` or None per image, in its pixels; they need a hint model)."""
+    return colorize_later(model, images, size, device, confidence, faces, hints)()
 
 
-def colorize_later(model, images, size, device, confidence=False, faces=None):
+def colorize_later(model, images, size, device, confidence=False, faces=None, hints=None):
     """`colorize` in two halves: the forward passes now, while the model is as it is, and the CPU work
     (upsampling, gamut, RGB) in the returned function, which another thread may call."""
+    hints = hints or [None] * len(images)
+    if not model.hints and any(h is not None and len(h) for h in hints):
+        raise UserError("this model takes no colour hints; use a hint model such as pretrained/hints.pt")
     Ls = [lightness(img) for img in images]
-    output, ab_small = predict(model, [shrink(L, size) for L in Ls], device)
+    whole_hints = [grid(h, L.shape, size) for L, h in zip(Ls, hints)] if model.hints else None
+    output, ab_small = predict(model, [shrink(L, size) for L in Ls], device, whole_hints)
     entropy = model.entropy(output).cpu().numpy() if confidence else [None] * len(images)
-    found = [find_faces(L, *faces) if faces else [] for L in Ls]
+    # a face crop sees only the hints inside it and would overrule those around it: hints turn faces off
+    found = [find_faces(L, *faces) if faces and (h is None or not len(h)) else [] for L, h in zip(Ls, hints)]
     squares = [[square for face in image_faces for square in face] for image_faces in found]
     face_crops = [crop for L, image_squares in zip(Ls, squares) for crop in crops(L, image_squares, size)]
     face_ab = iter(predict(model, face_crops, device)[1] if face_crops else [])

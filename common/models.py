@@ -13,6 +13,7 @@ class MeanChromaRegressor(nn.Module):
     """Predicts an image's mean a and mean b from L: 7 stride-2 convolutions, 3 maps each."""
 
     target = "mean_ab"
+    hints = False
 
     def __init__(self, width=3, layers=7):
         super().__init__()
@@ -42,10 +43,15 @@ def down(cin, cout):
     return nn.Sequential(nn.Conv2d(cin, cout, 3, stride=2, padding=1), nn.BatchNorm2d(cout), nn.LeakyReLU())
 
 
-def encoder(features):
-    """The report's 5 downsampling modules, from L to features[-1] maps at 1/32 of the size:
-    (1) x 128 x 128 -> (f[0]) x 64 x 64 -> (f[1]) x 32 x 32 -> (f[2]) x 16 x 16 -> (f[3]) x 8 x 8 -> (f[4]) x 4 x 4."""
-    return nn.Sequential(*(down(i, o) for i, o in zip([1, *features[:-1]], features)))
+def encoder(features, inputs=1):
+    """The report's 5 downsampling modules, from L (and hints) to features[-1] maps at 1/32 of the size:
+    (c) x 128 x 128 -> (f[0]) x 64 x 64 -> (f[1]) x 32 x 32 -> (f[2]) x 16 x 16 -> (f[3]) x 8 x 8 -> (f[4]) x 4 x 4."""
+    return nn.Sequential(*(down(i, o) for i, o in zip([inputs, *features[:-1]], features)))
+
+
+def inputs(hints):
+    """Input channels: L / L_SCALE, and for a hint model also the hints' ab / AB_SCALE and their mask."""
+    return 4 if hints else 1
 
 
 def up(cin, cout, last=False):
@@ -53,18 +59,59 @@ def up(cin, cout, last=False):
     return conv if last else nn.Sequential(conv, nn.BatchNorm2d(cout), nn.LeakyReLU())
 
 
+class UNet(nn.Module):
+    """The report's stride-2 modules with skip connections: each up module's output is concatenated with the
+    encoder map of its size, and at full resolution with the input itself, so what enters at a pixel (a
+    colour hint) can come out at that pixel. The report's networks squeeze the picture to 4x4 and cannot.
+
+    With `stride` > 1 the way up stops at 1/stride of the input and a 1x1 convolution gives the outputs.
+    """
+
+    def __init__(self, features, inputs, outputs, stride=1):
+        super().__init__()
+        # input is (c) x 128 x 128; f = features, (16, 32, 64, 128, 256) for Network 3
+        self.down = encoder(features, inputs)
+        # state sizes. (f[0]) x 64 x 64, (f[1]) x 32 x 32, ..., (f[4]) x 4 x 4, each kept for the way up
+        skips = [inputs, *features[:-1]]  # channels of the map each up module's output is concatenated with
+        levels = len(features) - (stride.bit_length() - 1)
+        ups, channels = [], features[-1]
+        for k in range(levels):
+            skip = skips[-1 - k]
+            width = skip if k < len(features) - 1 else features[0]
+            ups.append(up(channels, width))
+            channels = width + skip
+            # state size. (2 f[3]) x 8 x 8 -> (2 f[2]) x 16 x 16 -> (2 f[1]) x 32 x 32 -> (2 f[0]) x 64 x 64
+            #   -> (f[0] + c) x 128 x 128
+        self.up = nn.ModuleList(ups)
+        self.head = nn.Conv2d(channels, outputs, 3 if stride == 1 else 1, padding=1 if stride == 1 else 0)
+        # output (outputs) x 128/stride x 128/stride
+
+    def forward(self, x):
+        maps = [x]
+        for module in self.down:
+            maps.append(module(maps[-1]))
+        x = maps.pop()
+        for module in self.up:
+            x = torch.cat([module(x), maps.pop()], dim=1)
+        return self.head(x)
+
+
 class Colorizer(nn.Module):
-    """L -> ab per pixel: 5 stride-2 conv modules down, 5 transposed-conv modules back up."""
+    """L -> ab per pixel: 5 stride-2 conv modules down, 5 transposed-conv modules back up; or a U-Net on the
+    same modules (`unet`). With `hints` the network also sees the user's colour hints."""
 
     target = "ab"
 
-    def __init__(self, features=PRESETS[3], tanh=False):
+    def __init__(self, features=PRESETS[3], tanh=False, unet=False, hints=False):
         super().__init__()
         features = list(features)
-        self.config = {"features": features, "tanh": tanh}
-        self.tanh = tanh
-        # input is (1) x 128 x 128, L / L_SCALE; f = features, (16, 32, 64, 128, 256) for Network 3
-        self.down = encoder(features)
+        self.config = {"features": features, "tanh": tanh, "unet": unet, "hints": hints}
+        self.tanh, self.unet, self.hints = tanh, unet, hints
+        if unet:
+            self.body = UNet(features, inputs(hints), 2)
+            return
+        # input is (c) x 128 x 128: L / L_SCALE (c = 1), and hints (c = 4); f = features, (16, ..., 256) for Network 3
+        self.down = encoder(features, inputs(hints))
         # state size. (f[4]) x 4 x 4
         widths = [*reversed(features), 2]
         ups = []
@@ -78,8 +125,8 @@ class Colorizer(nn.Module):
     def scale(self):
         return AB_SCALE if self.tanh else 1.0
 
-    def forward(self, L):
-        out = self.up(self.down(L))
+    def forward(self, x):
+        out = self.body(x) if self.unet else self.up(self.down(x))
         return torch.tanh(out) if self.tanh else out
 
     def loss(self, output, target):
@@ -102,20 +149,23 @@ class Classifier(nn.Module):
     target = "ab"
 
     def __init__(self, features=PRESETS[3], head_stride=4, grid=10, sigma=5.0, rebalance_lambda=0.5,
-                 temperature=0.38):
+                 temperature=0.38, unet=False, hints=False):
         super().__init__()
         features = list(features)
         self.config = {"features": features, "head_stride": head_stride, "grid": grid, "sigma": sigma,
-                       "rebalance_lambda": rebalance_lambda, "temperature": temperature}
+                       "rebalance_lambda": rebalance_lambda, "temperature": temperature, "unet": unet, "hints": hints}
         self.head_stride, self.sigma, self.rebalance_lambda = head_stride, sigma, rebalance_lambda
-        self.temperature = temperature
+        self.temperature, self.unet, self.hints = temperature, unet, hints
         centres = torch.tensor(ab_bins(grid), dtype=torch.float32)
         self.register_buffer("centres", centres)
         self.register_buffer("weights", torch.ones(len(centres)))
         self.register_buffer("prior", torch.full((len(centres),), 1.0 / len(centres)))
         self.register_buffer("table", neighbour_table(centres), persistent=False)
-        # input is (1) x 128 x 128, L / L_SCALE; f = features, (16, 32, 64, 128, 256) for Network 3
-        self.down = encoder(features)
+        if unet:
+            self.body = UNet(features, inputs(hints), len(centres), head_stride)
+            return
+        # input is (c) x 128 x 128: L / L_SCALE (c = 1), and hints (c = 4); f = features, (16, ..., 256) for Network 3
+        self.down = encoder(features, inputs(hints))
         # state size. (f[4]) x 4 x 4
         widths = list(reversed(features))
         ups = []
@@ -130,8 +180,8 @@ class Classifier(nn.Module):
     def bins(self):
         return len(self.centres)
 
-    def forward(self, L):
-        return self.head(self.up(self.down(L)))
+    def forward(self, x):
+        return self.body(x) if self.unet else self.head(self.up(self.down(x)))
 
     @torch.no_grad()
     def set_prior(self, ab):

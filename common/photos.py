@@ -6,8 +6,12 @@ import cv2
 import numpy as np
 
 from .color import L_SCALE
-from .data import IMAGE_SUFFIXES, ImageError, image_size, read_image, to_rgb8
+from .data import GRAY_TOLERANCE, IMAGE_SUFFIXES, ImageError, image_size, read_image, to_rgb8
+from .hints import Hints, colour_ab, point_box
 from .inference import lightness
+
+ASPECT_TOLERANCE = 0.01  # a hint picture may be of another scale than its photo, not of another shape
+OPAQUE = 128
 
 SUFFIXES = {"color": "_color.png", "compare": "_compare.png", "confidence": "_confidence.png"}
 
@@ -33,8 +37,9 @@ def outputs_for(out, relative):
 
 
 def plan(files, out, overwrite):
-    """Which photos to colorize into which files: (jobs, refusals, how many are already done).
-    An output that would replace an input is refused; an existing output is kept unless `overwrite`."""
+    """Which photos to colorize into which files: (jobs of (file, path relative to the output folder,
+    outputs), refusals, how many are already done). An output that would replace an input is refused; an
+    existing output is kept unless `overwrite`."""
     inputs = {f.resolve() for f, _ in files}
     jobs, refused, existing = [], [], 0
     for path, relative in files:
@@ -44,7 +49,7 @@ def plan(files, out, overwrite):
         elif outputs["color"].exists() and not overwrite:
             existing += 1
         else:
-            jobs.append((path, outputs))
+            jobs.append((path, relative, outputs))
     return jobs, refused, existing
 
 
@@ -83,3 +88,45 @@ def heat_map(confidence):
     """Confidence in [0, 1] as RGB through the magma colour map: bright where the model is unsure."""
     levels = np.rint(np.clip(confidence, 0, 1) * 255).astype(np.uint8)
     return cv2.cvtColor(cv2.applyColorMap(levels, cv2.COLORMAP_MAGMA), cv2.COLOR_BGR2RGB)
+
+
+def hint_pictures(folder):
+    """The hint pictures of a folder by their path without suffix, to match photos of the same name."""
+    return {f.relative_to(folder).with_suffix(""): f for f in sorted(Path(folder).rglob("*"))
+            if f.is_file() and f.suffix.lower() in IMAGE_SUFFIXES}
+
+
+def hint_picture(path, shape):
+    """The hints painted in a hint picture, in the pixels of a photo of `shape` (H,W): every opaque pixel of a
+    picture with transparency, or every non-gray pixel of one without, is a hint of its own colour. The
+    picture may be the photo at another scale (nearest-neighbour, so no colours are mixed), not of another
+    aspect ratio. ImageError names the file and says what to do."""
+    img = read_image(path)
+    H, W = shape
+    h, w = img.shape[:2]
+    if abs(h * W - w * H) > ASPECT_TOLERANCE * h * W:
+        raise ImageError(f"{path}: hint picture is {w}x{h} but the photo is {W}x{H}, another aspect ratio; paint "
+                         "the hints over a copy of the photo (any scale)")
+    rgb = to_rgb8(img)
+    if img.ndim == 3 and img.shape[2] == 4:
+        painted = (img[..., 3] >= (OPAQUE * 257 if img.dtype == np.uint16 else OPAQUE))
+    else:
+        painted = (rgb.max(axis=2).astype(np.int16) - rgb.min(axis=2)) > GRAY_TOLERANCE
+    if (h, w) != (H, W):
+        rgb = cv2.resize(rgb, (W, H), interpolation=cv2.INTER_NEAREST)
+        painted = cv2.resize(painted.view(np.uint8), (W, H), interpolation=cv2.INTER_NEAREST).astype(bool)
+    ys, xs = np.nonzero(painted)
+    if not len(ys):
+        raise ImageError(f"{path}: no hints in it; paint opaque colour on a transparent PNG, or colour over a "
+                         "gray copy of the photo")
+    return Hints(ys, xs, colour_ab(rgb[ys, xs]))
+
+
+def points_as_picture(points, shape, size):
+    """Hint points (x, y, rgb) of a photo of `shape` as a transparent RGBA picture that `hint_picture` reads
+    back to the same hints, each point's box painted in its colour: the saved form of the hints given on the
+    web page, for colorize.py --hints."""
+    rgba = np.zeros((*shape, 4), np.uint8)
+    for x, y, rgb in points:
+        rgba[point_box(x, y, shape, size)] = (*rgb, 255)
+    return rgba

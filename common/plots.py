@@ -67,6 +67,33 @@ def test_loss_curves(histories, path, last=20):
     write_json(Path(path).with_suffix(".json"), histories)
 
 
+def hint_curves(tables, path):
+    """ab MSE and PSNR against the number of hint points, one line per model ({label: {N: metrics}}), with
+    the 95% intervals shaded."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 2, figsize=(10, 4))
+    for label, table in tables.items():
+        counts = sorted(table)
+        for ax, key in zip(axes, ("mse_ab", "psnr")):
+            line, = ax.plot(counts, [table[n][key] for n in counts], marker="o", label=label,
+                            linestyle="--" if label.endswith("recoloured") else "-")
+            ax.fill_between(counts, *zip(*(table[n]["ci95"][key] for n in counts)), color=line.get_color(),
+                            alpha=0.2)
+    for ax, ylabel in zip(axes, ("ab MSE (raw units)", "PSNR (dB)")):
+        ax.set(xscale="symlog", xlabel="hint points per picture (3x3 patches)", ylabel=ylabel)
+        ax.grid(alpha=0.3)
+    axes[0].legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    write_json(Path(path).with_suffix(".json"), {label: {str(n): row for n, row in table.items()}
+                                                 for label, table in tables.items()})
+
+
 def picture_grid(rows, path, columns=("gray", "prediction", "ground truth"), names=None):
     write_png(path, grid_image(rows, columns, names))
 

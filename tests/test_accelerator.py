@@ -23,7 +23,9 @@ def run(split, out, device, *flags, epochs=3):
     return json.loads((out / "metrics.json").read_text())
 
 
-def check_run(result, out, split, tmp_path):
+def check_run(result, out, split, tmp_path, device="cpu"):
+    """Loss fell, every artefact is there, and the model scores again as its run scored it (on the device it
+    trained on: bf16 autocast on CUDA moves ab MSE by about 0.2% against a float32 CPU evaluation)."""
     losses = result["history"]["train_loss"]
     assert losses[-1] < losses[0]
     assert sorted(p.name for p in out.glob("samples/*.png")) == [f"epoch_{e:03d}.png" for e in range(1, 4)]
@@ -31,7 +33,7 @@ def check_run(result, out, split, tmp_path):
         assert (out / name).is_file(), name
     assert load_checkpoint(out / "last.pt")["epoch"] == 3
     evaluate_main(["--checkpoint", str(out / "model.pt"), "--data", str(split), "--out", str(tmp_path / "eval"),
-                   "--device", "cpu"])
+                   "--device", device])
     evaluated = json.loads((tmp_path / "eval" / "metrics.json").read_text())["metrics"]
     assert evaluated["mse_ab"] == pytest.approx(result["metrics"]["mse_ab"], rel=1e-3)
 
@@ -75,7 +77,7 @@ def test_cuda_default_recipe_trains_and_writes_in_the_background(tiny_split, tmp
     out = tmp_path / "cuda"
     result = run(tiny_split, out, "cuda")
     assert result["metrics"]["device"].startswith("cuda")
-    check_run(result, out, tiny_split, tmp_path)
+    check_run(result, out, tiny_split, tmp_path, "cuda")
 
 
 def test_graphs_on_a_cpu_is_one_clear_error(tiny_split, tmp_path, capsys):
@@ -86,31 +88,41 @@ def test_graphs_on_a_cpu_is_one_clear_error(tiny_split, tmp_path, capsys):
 
 @cuda
 def test_graphed_steps_make_the_same_updates_as_eager_steps():
-    """Same weights after full batches, a smaller last batch and a learning-rate change between epochs."""
+    """Same weights after full batches, a smaller last batch and a learning-rate change between epochs.
+
+    Both sides use the same (capturable, fused) Adam and deterministic cuDNN kernels: Adam divides by the
+    root of the squared gradients, so where a gradient is near 0 the order of a kernel's atomic sums alone
+    can move a weight by a whole step, and only the graph itself would be left untested.
+    """
     import copy
 
     from common.engine import GraphedStep, make_optimizer, make_scheduler, train_step
     from common.models import Colorizer
 
     device = torch.device("cuda")
-    torch.manual_seed(0)
-    graphed = Colorizer((8, 16, 32, 64, 128)).to(device, memory_format=torch.channels_last)
-    eager = copy.deepcopy(graphed)
-    opt_g, opt_e = make_optimizer(graphed, 0.01, device, graphed=True), make_optimizer(eager, 0.01, device, "on")
-    sched_g, sched_e = make_scheduler(opt_g, "cosine", 3), make_scheduler(opt_e, "cosine", 3)
-    step = GraphedStep(graphed, opt_g, device, "off")
-    batches = [(torch.rand(n, 1, 32, 32, device=device), 30 * torch.randn(n, 2, 32, 32, device=device))
-               for n in (16, 16, 16, 8)]
-    for _ in range(2):
-        for L, ab in batches:
-            loss_g, loss_e = step(L, ab), train_step(eager, eager, opt_e, L, ab, device, "off")
-            assert loss_g.item() == pytest.approx(loss_e.item(), rel=1e-3)
-        sched_g.step()
-        sched_e.step()
-    assert opt_e.param_groups[0]["lr"] < 0.01
-    assert opt_g.param_groups[0]["lr"].item() == pytest.approx(opt_e.param_groups[0]["lr"])
+    flags = torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark
+    torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark = True, False
+    try:
+        torch.manual_seed(0)
+        graphed = Colorizer((8, 16, 32, 64, 128)).to(device, memory_format=torch.channels_last)
+        eager = copy.deepcopy(graphed)
+        opt_g, opt_e = (make_optimizer(m, 0.01, device, graphed=True) for m in (graphed, eager))
+        sched_g, sched_e = make_scheduler(opt_g, "cosine", 3), make_scheduler(opt_e, "cosine", 3)
+        step = GraphedStep(graphed, opt_g, device, "off")
+        batches = [(torch.rand(n, 1, 32, 32, device=device), 30 * torch.randn(n, 2, 32, 32, device=device))
+                   for n in (16, 16, 16, 8)]
+        for _ in range(2):
+            for L, ab in batches:
+                loss_g, loss_e = step(L, ab), train_step(eager, eager, opt_e, L, ab, device, "off")
+                assert loss_g.item() == pytest.approx(loss_e.item(), rel=1e-5)
+            sched_g.step()
+            sched_e.step()
+    finally:
+        torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark = flags
+    assert opt_e.param_groups[0]["lr"].item() < 0.01
+    assert opt_g.param_groups[0]["lr"].item() == pytest.approx(opt_e.param_groups[0]["lr"].item())
     for (name, a), b in zip(graphed.state_dict().items(), eager.state_dict().values()):
-        assert torch.allclose(a.float(), b.float(), atol=1e-3, rtol=1e-3), name
+        assert torch.allclose(a.float(), b.float(), atol=1e-5, rtol=1e-5), name
 
 
 @cuda

@@ -1,0 +1,265 @@
+"""Colour hints: the U-Net, simulated and evaluation hints, hints from users (typed points and hint pictures),
+the command line, and the shipped hint model."""
+import json
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from colorize import main as colorize_main
+from common.checkpoint import load_checkpoint, save_checkpoint
+from common.color import rgb_to_lab
+from common.data import ImageError, TrainBatches, load_folder, read_image
+from common.hints import (
+    EVAL_POINTS,
+    Hints,
+    colour_ab,
+    evaluation_points,
+    from_points,
+    geometric_counts,
+    grid,
+    paint,
+    parse_point,
+    point_hints,
+    simulate,
+    simulated_points,
+)
+from common.inference import colorize
+from common.models import PRESETS, Classifier, Colorizer
+from common.photos import hint_picture, points_as_picture
+from common.plots import write_png
+from test_colorizer import main as evaluate_main
+from tests.conftest import ROOT, made_up_image, write_rgb
+from train_colorizer import main as train_main
+
+CPU = torch.device("cpu")
+
+
+def test_unet_keeps_network3s_modules_and_brings_each_encoder_map_back():
+    model = Colorizer(PRESETS[3], unet=True, hints=True)
+    convs = [m for m in model.body.down.modules() if isinstance(m, nn.Conv2d)]
+    ups = [m for m in model.body.up.modules() if isinstance(m, nn.ConvTranspose2d)]
+    assert [(c.in_channels, c.out_channels) for c in convs] == [(4, 16), (16, 32), (32, 64), (64, 128), (128, 256)]
+    assert [(c.in_channels, c.out_channels) for c in ups] == [(256, 128), (256, 64), (128, 32), (64, 16), (32, 16)]
+    assert model.body.head.in_channels == 16 + 4  # full resolution: the last up module's maps and the input
+    assert 0.85e6 < sum(p.numel() for p in model.parameters()) < 0.9e6
+    assert model(torch.rand(2, 4, 128, 128)).shape == (2, 2, 128, 128)
+    assert Classifier(unet=True)(torch.rand(2, 1, 128, 128)).shape == (2, 228, 32, 32)
+    assert set(Colorizer().state_dict()) == set(Colorizer(unet=False).state_dict())  # Networks 1/2/3 unchanged
+
+
+def test_a_hint_reaches_the_output_at_its_own_pixel_only_through_the_unet():
+    def reach(model):
+        model.eval()
+        x = torch.rand(1, 4, 64, 64, requires_grad=True)
+        model(x)[0, :, 40, 20].sum().backward()
+        grad = x.grad[0, 1:].abs().sum(0)
+        return grad[39:42, 19:22].sum() / grad.sum()  # the share of the hint channels' pull within one pixel
+
+    torch.manual_seed(0)
+    assert reach(Colorizer(PRESETS[3], unet=True, hints=True)) > 0.5
+    assert reach(Colorizer(PRESETS[3], hints=True)) < 0.01
+
+
+def test_simulated_hints_follow_the_geometric_count_and_hold_the_patch_means():
+    counts = geometric_counts(200_000, torch.Generator().manual_seed(0))
+    assert counts.float().mean() == pytest.approx(7.0, abs=0.1)
+    assert (counts == 0).float().mean() == pytest.approx(1 / 8, abs=0.005)
+    ab = torch.randn(64, 2, 32, 32) * 30
+    top, left, side, valid = simulated_points(64, 32, torch.Generator().manual_seed(1))
+    assert side.min() >= 1 and side.max() <= 9 and (top + side).max() <= 32 and (left + side).max() <= 32
+    hint_ab, mask = paint(ab, (top, left, side, valid))
+    for n, k in valid.nonzero():
+        t, lft, s = top[n, k], left[n, k], side[n, k]
+        assert mask[n, 0, t:t + s, lft:lft + s].all()
+    assert mask.sum() <= (side**2 * valid).sum()  # nothing outside the patches
+    assert mask[~valid.any(dim=1)].sum() == 0  # pictures drawn without points get none
+    again = simulate(ab, torch.Generator().manual_seed(1))
+    assert torch.equal(again[1], mask) and torch.equal(again[2], ab)
+
+
+def test_one_lone_patch_holds_exactly_the_truths_mean():
+    ab = torch.arange(2 * 8 * 8, dtype=torch.float32).view(1, 2, 8, 8)
+    points = (torch.tensor([[2]]), torch.tensor([[3]]), torch.tensor([[3]]), torch.tensor([[True]]))
+    hint_ab, mask = paint(ab, points)
+    assert mask.sum() == 9 and mask[0, 0, 2:5, 3:6].all()
+    assert torch.allclose(hint_ab[0, :, 3, 4], ab[0, :, 2:5, 3:6].mean(dim=(1, 2)))
+
+
+def test_recoloured_pictures_turn_hue_and_keep_chroma_and_only_pictures_with_hints_turn():
+    ab = (torch.randn(400, 2, 1, 1) * 30).expand(-1, -1, 16, 16).contiguous()  # one colour per picture
+    hint_ab, mask, target = simulate(ab, torch.Generator().manual_seed(2), recolour=1.0)
+    turned = ~torch.isclose(target, ab, atol=1e-3).all(dim=(1, 2, 3))
+    with_points = mask.flatten(1).any(dim=1)
+    assert torch.equal(turned, with_points) and 0.8 < turned.float().mean() < 0.95
+    assert torch.allclose(target.norm(dim=1), ab.norm(dim=1), rtol=1e-4, atol=1e-3)
+    on = mask.expand_as(ab)
+    assert torch.allclose(hint_ab[on], target[on], atol=1e-3)  # hints tell the new colours
+    assert (hint_ab - ab)[on].abs().mean() > 10
+
+
+def test_evaluation_points_are_fixed_nested_3x3_and_the_same_for_every_call():
+    first, again = evaluation_points(10, 20, 128), evaluation_points(10, 20, 128)
+    assert all(torch.equal(a, b) for a, b in zip(first, again))
+    five = evaluation_points(10, 5, 128)
+    assert torch.equal(five[0], first[0][:, :5]) and (first[2] == 3).all()
+    with pytest.raises(ValueError):
+        evaluation_points(1, EVAL_POINTS + 1, 128)
+
+
+def test_evaluation_hints_become_the_same_network_input_as_painted_ones():
+    ab = torch.randn(3, 2, 32, 32) * 20
+    points = evaluation_points(3, 7, 32)
+    painted_ab, painted_mask = paint(ab, points)
+    for i, hints in enumerate(from_points(ab, points)):
+        cells, mask = grid(hints, (32, 32), 32)
+        assert np.array_equal(mask, painted_mask[i, 0].numpy())
+        assert np.allclose(cells, painted_ab[i].numpy() * mask, atol=1e-4)
+
+
+def test_a_typed_point_covers_3x3_network_cells_at_any_photo_size():
+    red = parse_point("200,100,red")[2]
+    hints = point_hints([(200, 100, red)], (512, 1024), 128)
+    cells, mask = grid(hints, (512, 1024), 128)
+    assert mask.sum() == 9 and mask[24:27, 24:27].all()
+    assert np.allclose(cells[:, 25, 25], colour_ab([red])[0])
+    with pytest.raises(ValueError, match="outside the photo"):
+        point_hints([(1024, 0, red)], (512, 1024), 128)
+
+
+def test_colour_names_hex_and_bad_points():
+    assert parse_point("1,2,#0000ff")[2] == parse_point("1,2,blue")[2] == (0, 0, 255)
+    for bad in ("1,2", "x,2,red", "1,2,blu"):
+        with pytest.raises(ValueError):
+            parse_point(bad)
+    a, b = colour_ab([(255, 0, 0)])[0]
+    assert a > 60 and b > 40  # red at its own lightness
+
+
+def test_hint_picture_round_trip_at_another_scale_and_refusals(tmp_path):
+    points = [(30, 40, (20, 60, 200)), (150, 90, (200, 40, 30))]
+    write_png(tmp_path / "hints.png", points_as_picture(points, (120, 200), 128))
+    typed = grid(point_hints(points, (120, 200), 128), (120, 200), 128)
+    read = grid(hint_picture(tmp_path / "hints.png", (120, 200)), (120, 200), 128)
+    assert np.array_equal(read[1], typed[1]) and read[1].sum() == 18
+    assert np.allclose(read[0], typed[0], atol=1e-3)
+    once, twice = hint_picture(tmp_path / "hints.png", (120, 200)), hint_picture(tmp_path / "hints.png", (240, 400))
+    assert len(twice) == 4 * len(once) and np.array_equal(np.unique(twice.ab, axis=0), np.unique(once.ab, axis=0))
+    assert twice.ys.min() == 2 * once.ys.min() and twice.xs.max() == 2 * once.xs.max() + 1  # the same place
+    gray = np.full((120, 200, 3), 90, np.uint8)
+    gray[10:14, 20:24] = (0, 200, 0)  # painted over a gray copy of the photo: no transparency
+    write_rgb(tmp_path / "painted.png", gray)
+    painted = hint_picture(tmp_path / "painted.png", (120, 200))
+    assert len(painted) == 16 and np.allclose(painted.ab, colour_ab([(0, 200, 0)]))
+    with pytest.raises(ImageError, match="aspect ratio"):
+        hint_picture(tmp_path / "hints.png", (200, 200))
+    write_rgb(tmp_path / "plain.png", np.full((120, 200, 3), 90, np.uint8))
+    with pytest.raises(ImageError, match="no hints"):
+        hint_picture(tmp_path / "plain.png", (120, 200))
+    (tmp_path / "junk.png").write_bytes(b"not a picture")
+    with pytest.raises(ImageError, match="junk.png"):
+        hint_picture(tmp_path / "junk.png", (120, 200))
+
+
+@pytest.fixture(scope="module")
+def hint_checkpoint(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("hintckpt")
+    torch.manual_seed(0)
+    save_checkpoint(folder / "hints.pt", Colorizer((4, 4, 8, 8, 8), unet=True, hints=True), args={"size": 32})
+    save_checkpoint(folder / "plain.pt", Colorizer((4, 4, 8, 8, 8)), args={"size": 32})
+    return folder
+
+
+def test_command_line_hints_change_the_photo_and_bad_hints_are_one_line(hint_checkpoint, tmp_path, capsys):
+    photo = write_rgb(tmp_path / "in" / "face.png", made_up_image(np.random.default_rng(1), 96))
+    out = tmp_path / "out"
+    colorize_main([str(photo), "-o", str(out / "plain"), "--checkpoint", str(hint_checkpoint / "hints.pt")])
+    colorize_main([str(photo), "-o", str(out / "hinted"), "--checkpoint", str(hint_checkpoint / "hints.pt"),
+                   "--hint", "40,40,blue", "--hint", "10,80,#00ff00"])
+    assert "1 with colour hints" in capsys.readouterr().out
+    plain, hinted = read_image(out / "plain" / "face_color.png"), read_image(out / "hinted" / "face_color.png")
+    assert np.abs(plain.astype(int) - hinted).max() > 0
+    with pytest.raises(SystemExit) as e:
+        colorize_main([str(photo), "-o", str(out / "x"), "--checkpoint", str(hint_checkpoint / "plain.pt"),
+                       "--hint", "1,1,red"])
+    err = capsys.readouterr().err
+    assert e.value.code == 2 and "takes no hints" in err and len(err.strip().splitlines()) == 1
+    with pytest.raises(SystemExit) as e:
+        colorize_main([str(photo), "-o", str(out / "x"), "--checkpoint", str(hint_checkpoint / "hints.pt"),
+                       "--hint", "500,1,red"])
+    assert e.value.code == 1 and "outside the photo" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as e:
+        colorize_main([str(photo), "-o", str(out / "x"), "--checkpoint", str(hint_checkpoint / "hints.pt"),
+                       "--hint", "5,1,notacolour"])
+    assert e.value.code == 2 and "unknown colour" in capsys.readouterr().err
+
+
+def test_a_folder_of_photos_takes_a_folder_of_hint_pictures_by_name(hint_checkpoint, tmp_path, capsys):
+    photos, hints = tmp_path / "photos", tmp_path / "hints"
+    for name in ("a", "b", "c"):
+        write_rgb(photos / f"{name}.png", made_up_image(np.random.default_rng(len(name)), 64))
+    write_png(hints / "a.png", points_as_picture([(20, 20, (0, 0, 255))], (64, 64), 32))
+    (hints / "b.png").write_bytes(b"broken")
+    with pytest.raises(SystemExit) as e:
+        colorize_main([str(photos), "-o", str(tmp_path / "out"), "--hints", str(hints), "--checkpoint",
+                       str(hint_checkpoint / "hints.pt")])
+    captured = capsys.readouterr()
+    assert e.value.code == 1 and "b.png" in captured.err  # the broken hint picture skips its photo, named
+    assert "2 written" in captured.out and "1 with colour hints" in captured.out
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["a_color.png", "c_color.png"]
+    with pytest.raises(SystemExit) as e:
+        colorize_main([str(photos), "-o", str(tmp_path / "out2"), "--hints", str(hints / "a.png"), "--checkpoint",
+                       str(hint_checkpoint / "hints.pt")])
+    assert e.value.code == 2 and "belong to one photo" in capsys.readouterr().err
+
+
+def test_a_unet_hint_model_trains_and_the_hint_protocol_is_written(tiny_split, tmp_path, capsys):
+    out = tmp_path / "run"
+    train_main(["--data", str(tiny_split), "--out", str(out), "--epochs", "2", "--net", "unet", "--hints",
+                "--size", "32", "--augment", "4", "--batch-size", "8"])
+    state = load_checkpoint(out / "model.pt")
+    assert state["config"]["unet"] and state["config"]["hints"] and state["args"]["recolour"] == 0.5
+    images, _ = load_folder(tiny_split / "train", 32)
+    batch, _ = next(TrainBatches(images, 8, 1, 32, hints=True).epoch(0))
+    assert batch.shape == (8, 4, 32, 32) and set(batch[:, 3].unique().tolist()) <= {0.0, 1.0}
+    evaluate_main(["--checkpoint", str(out / "model.pt"), "--data", str(tiny_split), "--out", str(tmp_path / "eval"),
+                   "--hints", "0", "5", "20", "--device", "cpu"])
+    table = json.loads((tmp_path / "eval" / "hints.json").read_text())
+    assert set(table) == {"model", "model, recoloured"} and set(table["model"]) == {"0", "5", "20"}
+    for name in ("hints.png", "hints_grid.png", "hints_grid_recoloured.png"):
+        assert (tmp_path / "eval" / name).is_file(), name
+    assert "with N hint points per picture" in capsys.readouterr().out
+
+
+def test_shipped_hint_model_follows_a_hint_and_more_points_score_better(real_split, tmp_path):
+    model_path = ROOT / "pretrained" / "hints.pt"
+    from common.checkpoint import load_model
+
+    model, state = load_model(model_path, CPU)
+    assert model.hints and model.unet and state["metrics"]["images"] == 75
+    images, _ = load_folder(real_split / "test", 128)
+    picture = images[0].permute(1, 2, 0).numpy()
+    for colour in ((40, 80, 220), (30, 160, 60)):  # blue and green: colours no face in the training set has
+        target = colour_ab([colour])[0]
+        near = np.s_[87:94, 61:68]  # 7x7 pixels around the hint, on the chin
+        before = rgb_to_lab(colorize(model, [picture], 128, CPU)[0].rgb)[near][..., 1:].mean(axis=(0, 1))
+        hints = point_hints([(64, 90, colour)], (128, 128), 128)
+        after = rgb_to_lab(colorize(model, [picture], 128, CPU, hints=[hints])[0].rgb)[near][..., 1:].mean(axis=(0, 1))
+        assert np.linalg.norm(after - target) < 0.5 * np.linalg.norm(before - target)
+    evaluate_main(["--checkpoint", str(model_path), "--data", str(real_split), "--out", str(tmp_path), "--hints",
+                   "0", "20", "--device", "cpu"])
+    table = json.loads((tmp_path / "hints.json").read_text())
+    assert table["hints"]["20"]["mse_ab"] < 0.5 * table["hints"]["0"]["mse_ab"]
+    recoloured = table["hints, recoloured"]
+    assert recoloured["20"]["mse_ab"] < 0.1 * recoloured["0"]["mse_ab"]
+
+
+def test_no_hints_and_empty_hints_colour_alike(hint_checkpoint):
+    from common.checkpoint import load_model
+
+    model, _ = load_model(hint_checkpoint / "hints.pt", CPU)
+    picture = made_up_image(np.random.default_rng(5), 32)
+    none = colorize(model, [picture], 32, CPU)[0].rgb
+    empty = colorize(model, [picture], 32, CPU, hints=[Hints.none()])[0].rgb
+    assert np.array_equal(none, empty)
