@@ -24,13 +24,22 @@ LAUNCH  := $(if $(NPROC),$(VENV)/bin/torchrun --standalone --nproc_per_node=$(NP
 CHECKPOINT ?= pretrained/$(if $(HINTS),hints,$(if $(TANH),tanh,$(if $(CLASSIFIER),classifier,network3))).pt
 export DATA
 
-.PHONY: setup data split train train-regressor test compare experiments schedules bench demo lint check clean
+PORT    ?= 8000
+
+.PHONY: setup setup-browser data split train train-regressor test compare experiments schedules bench demo serve \
+	lint check clean
 
 setup: $(VENV)/.installed
 $(VENV)/.installed: requirements.txt
 	test -x $(PY) || $(PYTHON_BASE) -m venv $(VENV)
 	$(PY) -m pip install -q --disable-pip-version-check -r requirements.txt
 	touch $@
+
+# Debian's Chromium and its driver, for the page's browser test (apt needs root; sudo is used when there)
+setup-browser:
+	command -v chromium >/dev/null && command -v chromedriver >/dev/null || { \
+	  SUDO=$$(test "$$(id -u)" = 0 || echo sudo); \
+	  $$SUDO apt-get update -q && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -q chromium chromium-driver; }
 
 data: setup
 	$(PY) fetch_data.py --out $(DATA)
@@ -77,6 +86,9 @@ demo: setup
 	$(PY) colorize.py "$$($(PY) -c "import matplotlib.cbook as c; print(c.get_sample_data('grace_hopper.jpg').name)")" \
 		"$$($(PY) -c "import skimage.data, os; print(os.path.join(os.path.dirname(skimage.data.__file__), 'astronaut.png'))")" \
 		-o $(RUNS)/demo --compare --overwrite --device $(DEVICE)
+
+serve: setup
+	$(PY) serve.py --port $(PORT) --device $(DEVICE)
 
 lint: setup
 	$(VENV)/bin/ruff check .

@@ -101,6 +101,9 @@ def main(argv=None):
     p.add_argument("--full-run-epochs", type=int, default=200, help="epochs of that run (default: %(default)s)")
     p.add_argument("--photos", action="store_true",
                    help="also time colorize.py end to end on 1 and 12 MP photos and take peak RSS at 24 MP")
+    p.add_argument("--page", action="store_true",
+                   help="also time the web page in headless Chromium on a 1 MP photo: opening it, and from the "
+                        "choice of a hint's colour to the updated picture, median of 20 hints (make setup-browser)")
     p.add_argument("--json", help="also write the figures to this JSON file")
     add_common_args(p)
     args = p.parse_args(argv)
@@ -131,6 +134,8 @@ def main(argv=None):
         figures.update(full_run(args, device))
     if args.photos:
         figures.update(photo_figures(device))
+    if args.page:
+        figures.update(page_figures(device))
     print(f"device: {figures['device']}, Network {args.net}, batch {args.batch_size}")
     print(f"{'measurement':<44}{'samples/s':>12}")
     print(f"{'(1) model step on ready tensors':<44}{model_only:>12.0f}")
@@ -150,6 +155,11 @@ def main(argv=None):
             print(f"colorize.py, {mp} MP photo: {figures[f'colorize_{mp}mp_mp_per_s']:.2f} MP/s end to end")
     if "colorize_24mp_peak_rss_mb" in figures:
         print(f"colorize.py, 24 MP photo: peak RSS {figures['colorize_24mp_peak_rss_mb']:.0f} MB")
+    if "page_hint_ms_median" in figures:
+        print(f"web page, {figures['page_photo']} photo: opened and colorized in {figures['page_open_ms']:.0f} ms; "
+              f"hint to updated picture median {figures['page_hint_ms_median']:.0f} ms over "
+              f"{len(figures['page_hint_ms'])} hints (range {min(figures['page_hint_ms']):.0f}-"
+              f"{max(figures['page_hint_ms']):.0f} ms)")
     if args.json:
         with open(args.json, "w") as f:
             json.dump(figures, f, indent=1)
@@ -190,6 +200,45 @@ def photo_figures(device):
         rss = subprocess.run([sys.executable, "-c", probe, *command], check=True, capture_output=True, text=True)
         figures["colorize_24mp_peak_rss_mb"] = int(rss.stdout) / 1024
     return figures
+
+
+def page_figures(device, hints=20):
+    """The page as a user meets it: a 1 MP photo opened (upload to colour picture shown), then `hints` hints, each
+    placed by a click and the first suggested colour; per hint the page's own time from that choice to the updated
+    picture shown (it stores it on <body data-latency>)."""
+    import tempfile
+
+    import skimage.data
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    from common.browser import chromium, click_photo, served, updates
+    from common.color import rgb_to_lab
+    from common.server import create_app
+
+    width, height = PHOTO_SIZES[1]
+    gray = np.rint(rgb_to_lab(skimage.data.astronaut())[..., 0] * 2.55).astype(np.uint8)
+    rng = np.random.default_rng(0)
+    app = create_app(Path(__file__).parent / "pretrained", device)
+    with tempfile.TemporaryDirectory() as tmp, served(app) as url, chromium(Path(tmp) / "profile") as browser:
+        photo = Path(tmp) / "photo.jpg"
+        cv2.imwrite(str(photo), cv2.resize(gray, (width, height), interpolation=cv2.INTER_CUBIC))
+        browser.get(url)
+        wait = WebDriverWait(browser, 120)
+        wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, "#model option"))
+        tic = time.perf_counter()
+        browser.find_element(By.ID, "file").send_keys(str(photo))
+        wait.until(lambda d: updates(d) == 1)
+        opened = (time.perf_counter() - tic) * 1000
+        latencies = []
+        for i in range(hints):
+            click_photo(browser, "gray", int(rng.integers(width)), int(rng.integers(height)), width, height)
+            wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, "#swatches .swatch"))
+            browser.find_element(By.CSS_SELECTOR, "#swatches .swatch").click()
+            wait.until(lambda d, done=i + 2: updates(d) == done)
+            latencies.append(float(browser.find_element(By.TAG_NAME, "body").get_attribute("data-latency")))
+    return {"page_photo": f"{width}x{height}", "page_open_ms": opened, "page_hint_ms": latencies,
+            "page_hint_ms_median": statistics.median(latencies)}
 
 
 def full_run(args, device):

@@ -1,0 +1,229 @@
+"""The web page of `make serve`: its API through Starlette's test client, and the page itself in a real
+headless Chromium (Debian's chromium and chromium-driver, installed by `make setup-browser`)."""
+import io
+import os
+import socket
+import struct
+import zlib
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+import torch
+from starlette.testclient import TestClient
+
+from colorize import main as colorize_main
+from common.browser import chromium, click_photo, installed, served, updates
+from common.checkpoint import load_model
+from common.color import rgb_to_lab
+from common.data import read_image
+from common.hints import colour_ab
+from common.inference import lightness, predict, shrink
+from common.server import create_app
+from serve import main as serve_main
+from tests.conftest import ROOT
+
+PRETRAINED = ROOT / "pretrained"
+CPU = torch.device("cpu")
+GREEN = "#1ea03c"
+
+
+def png(img):
+    ok, data = cv2.imencode(".png", img if img.ndim == 2 else cv2.cvtColor(img, cv2.COLOR_RGB2BGR))
+    return data.tobytes()
+
+
+def gray_astronaut():
+    """scikit-image's astronaut as a black-and-white photo (its L), 512x512."""
+    import skimage.data
+
+    return np.rint(rgb_to_lab(skimage.data.astronaut())[..., 0] * 2.55).astype(np.uint8)
+
+
+@pytest.fixture(scope="module")
+def client():
+    with TestClient(create_app(PRETRAINED, CPU)) as c:
+        yield c
+
+
+def upload(client, data, name="photo.png"):
+    return client.post("/api/photo", files={"photo": (name, io.BytesIO(data), "application/octet-stream")})
+
+
+def picture(response):
+    return cv2.cvtColor(cv2.imdecode(np.frombuffer(response.content, np.uint8), cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB)
+
+
+def test_upload_then_download_gives_a_png_of_the_photos_size(client):
+    photo = cv2.resize(gray_astronaut(), (700, 450))
+    sent = upload(client, png(photo)).json()
+    assert (sent["width"], sent["height"]) == (700, 450)
+    result = client.post("/api/download", json={"photo": sent["photo"], "model": "classifier.pt"})
+    assert result.status_code == 200 and result.headers["content-type"] == "image/png"
+    assert result.content[:8] == b"\x89PNG\r\n\x1a\n" and "photo_color.png" in result.headers["content-disposition"]
+    colour = picture(result)
+    assert colour.shape == (450, 700, 3)
+    assert np.abs(lightness(colour) - lightness(photo)).max() <= 1.0  # the photo's own L, as colorize.py keeps it
+    assert client.get(sent["gray"]).headers["content-type"] == "image/jpeg"
+
+
+def test_a_hint_pulls_the_colour_at_its_pixel_toward_it(client):
+    key = upload(client, png(gray_astronaut())).json()["photo"]
+    target = colour_ab([(30, 160, 60)])[0]
+    near = np.s_[394:407, 94:107]
+    ab = {}
+    for label, hints in (("without", []), ("with", [{"x": 100, "y": 400, "colour": GREEN}])):
+        response = client.post("/api/colorize", json={"photo": key, "model": "hints.pt", "hints": hints})
+        assert response.status_code == 200 and response.headers["content-type"] == "image/jpeg"
+        ab[label] = rgb_to_lab(picture(response))[near][..., 1:].mean(axis=(0, 1))
+    assert np.linalg.norm(ab["with"] - target) < 0.5 * np.linalg.norm(ab["without"] - target)
+
+
+def test_suggested_colours_come_from_the_classifiers_distribution(client):
+    photo = gray_astronaut()
+    key = upload(client, png(photo)).json()["photo"]
+    model, _ = load_model(PRETRAINED / "classifier.pt", CPU)
+    logits, _ = predict(model, [shrink(lightness(photo), 128)], CPU)
+    for x, y in ((100, 400), (250, 150), (20, 500)):
+        found = client.get("/api/suggest", params={"photo": key, "x": x, "y": y, "model": "classifier.pt"}).json()
+        suggestions = found["suggestions"]
+        cell = logits[0, :, y * logits.shape[2] // 512, x * logits.shape[3] // 512]
+        assert suggestions[0]["bin"] == int(cell.argmax())
+        probabilities = [s["probability"] for s in suggestions]
+        assert probabilities == sorted(probabilities, reverse=True) and len(suggestions) == 6
+        assert all(s["colour"].startswith("#") and len(s["colour"]) == 7 for s in suggestions)
+    refused = client.get("/api/suggest", params={"photo": key, "x": 5, "y": 5, "model": "network3.pt"})
+    assert refused.status_code == 400 and "not a classification model" in refused.json()["error"]
+
+
+def test_bad_uploads_and_requests_get_a_4xx_with_a_message(client):
+    header = bytearray(png(np.zeros((8, 8, 3), np.uint8)))
+    header[16:24] = struct.pack(">II", 60000, 60000)  # a PNG whose header claims 3600 MP
+    header[29:33] = struct.pack(">I", zlib.crc32(bytes(header[12:29])))
+    truncated = cv2.imencode(".jpg", gray_astronaut())[1].tobytes()[:3000]
+    cases = {"corrupt.jpg": (truncated, 422, "corrupt.jpg"), "huge.png": (bytes(header), 413, "--max-pixels"),
+             "notes.png": (b"these are not pixels", 422, "notes.png"), "notes.txt": (b"hello", 415, "notes.txt"),
+             "empty.png": (b"", 400, "empty")}
+    for name, (data, status, words) in cases.items():
+        response = upload(client, data, name)
+        assert response.status_code == status and words in response.json()["error"], name
+        assert "Traceback" not in response.text and "/tmp/" not in response.json()["error"]
+    key = upload(client, png(gray_astronaut())).json()["photo"]
+    for body, words in (({"photo": "gone"}, "no longer held"), ({"photo": key, "model": "nope.pt"}, "no model"),
+                        ({"photo": key, "model": "network3.pt", "hints": [{"x": 1, "y": 1, "colour": "red"}]},
+                         "takes no colour hints"),
+                        ({"photo": key, "model": "hints.pt", "hints": [{"x": 900, "y": 1, "colour": "red"}]},
+                         "outside the photo"),
+                        ({"photo": key, "model": "hints.pt", "hints": [{"x": 1, "y": 1, "colour": "blu"}]},
+                         "unknown colour")):
+        response = client.post("/api/colorize", json=body)
+        assert 400 <= response.status_code < 500 and words in response.json()["error"], body
+    assert client.post("/api/colorize", content=b"{not json").status_code == 400
+
+
+def test_concurrent_requests_share_the_models_and_match_serial_ones(client):
+    key = upload(client, png(gray_astronaut())).json()["photo"]
+    bodies = [{"photo": key, "model": "classifier.pt", "temperature": t} for t in (0.1, 1.0)] * 3
+    serial = [client.post("/api/colorize", json=b).content for b in bodies[:2]]
+    with ThreadPoolExecutor(6) as pool:
+        together = list(pool.map(lambda b: client.post("/api/colorize", json=b).content, bodies))
+    assert serial[0] != serial[1]  # the temperature matters...
+    assert together == serial * 3  # ...and no request's temperature leaks into another's forward pass
+    assert client.get("/api/models").json()["models"][0]["temperature"] == 0.38
+
+
+def test_the_hints_saved_on_the_page_replay_on_the_command_line(client, tmp_path):
+    photo = cv2.resize(gray_astronaut(), (600, 400))
+    (tmp_path / "photo.png").write_bytes(png(photo))
+    key = upload(client, png(photo), "photo.png").json()["photo"]
+    hints = [{"x": 100, "y": 300, "colour": GREEN}, {"x": 420, "y": 80, "colour": "skyblue"}]
+    saved = client.post("/api/hints-picture", json={"photo": key, "hints": hints})
+    assert "photo_hints.png" in saved.headers["content-disposition"]
+    (tmp_path / "photo_hints.png").write_bytes(saved.content)
+    page = client.post("/api/download", json={"photo": key, "model": "hints.pt", "hints": hints})
+    (tmp_path / "page.png").write_bytes(page.content)
+    colorize_main([str(tmp_path / "photo.png"), "-o", str(tmp_path / "cli"), "--hints",
+                   str(tmp_path / "photo_hints.png")])
+    assert np.array_equal(read_image(tmp_path / "page.png"), read_image(tmp_path / "cli" / "photo_color.png"))
+
+
+def test_serve_refuses_a_port_in_use_in_one_line(capsys):
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        with pytest.raises(SystemExit) as e:
+            serve_main(["--port", str(port)])
+    err = capsys.readouterr().err
+    assert e.value.code == 2 and f"cannot listen on 127.0.0.1:{port}" in err and len(err.strip().splitlines()) == 1
+
+
+needs_browser = pytest.mark.skipif(
+    not installed() and not os.environ.get("REQUIRE_BROWSER"),
+    reason="Debian's chromium and chromium-driver are not installed (make setup-browser)")
+
+
+@pytest.fixture
+def browser(tmp_path):
+    with chromium(tmp_path / "profile") as driver:
+        yield driver
+
+
+def result_pixels(driver, x, y, radius):
+    """The page's own result picture, read back through a canvas: mean RGB around photo pixel (x, y)."""
+    return np.array(driver.execute_script("""
+        const img = document.getElementById('result'), [x, y, r] = arguments;
+        const canvas = document.createElement('canvas');
+        canvas.width = img.naturalWidth; canvas.height = img.naturalHeight;
+        const context = canvas.getContext('2d');
+        context.drawImage(img, 0, 0);
+        const data = context.getImageData(x - r, y - r, 2 * r + 1, 2 * r + 1).data, sum = [0, 0, 0];
+        for (let i = 0; i < data.length; i += 4) for (let c = 0; c < 3; c++) sum[c] += data[i + c];
+        return sum.map((s) => s / (data.length / 4));""", x, y, radius))
+
+
+@needs_browser
+def test_the_page_in_chromium_takes_a_photo_a_click_and_a_colour(browser, tmp_path):
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    photo, notes = tmp_path / "astronaut_gray.png", tmp_path / "notes.txt"
+    photo.write_bytes(png(gray_astronaut()))
+    notes.write_text("not a photo")
+    target = colour_ab([(0x1E, 0xA0, 0x3C)])[0]
+
+    def ab_near_click():
+        rgb = result_pixels(browser, 100, 400, 6)
+        return rgb_to_lab(np.array([[rgb]], np.float32) / 255)[0, 0, 1:]
+
+    with served(create_app(PRETRAINED, CPU)) as address:
+        browser.get(address)
+        wait = WebDriverWait(browser, 60)
+        wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, "#model option"))
+        browser.find_element(By.ID, "file").send_keys(str(notes))
+        wait.until(lambda d: d.find_element(By.ID, "error").is_displayed())
+        assert "notes.txt: not a picture" in browser.find_element(By.ID, "error").text
+        browser.find_element(By.ID, "file").send_keys(str(photo))
+        wait.until(lambda d: updates(d) == 1)
+        assert not browser.find_element(By.ID, "error").is_displayed()
+        before = ab_near_click()
+        click_photo(browser, "result", 100, 400, 512, 512)
+        wait.until(lambda d: d.find_element(By.ID, "picker").is_displayed()
+                   and d.find_elements(By.CSS_SELECTOR, "#swatches .swatch"))
+        browser.find_element(By.ID, "free-text").send_keys(GREEN)
+        browser.find_element(By.ID, "use-free").click()
+        wait.until(lambda d: updates(d) == 2)
+        after = ab_near_click()
+        assert browser.find_element(By.ID, "model").get_attribute("value") == "hints.pt"  # switched to take hints
+        assert len(browser.find_elements(By.CSS_SELECTOR, "#result-stage .marker")) == 1
+        assert np.linalg.norm(after - target) < 0.5 * np.linalg.norm(before - target)
+        hue = np.degrees(np.arctan2(after[1], after[0]) - np.arctan2(target[1], target[0]))
+        assert abs((hue + 180) % 360 - 180) < 25
+        shot = Path(os.environ.get("PAGE_SCREENSHOT", tmp_path / "page.png"))
+        assert browser.save_screenshot(str(shot)) and shot.stat().st_size > 10_000
+        browser.find_element(By.ID, "undo").click()
+        wait.until(lambda d: updates(d) == 3)
+        assert not browser.find_elements(By.CSS_SELECTOR, "#result-stage .marker")
+        assert np.linalg.norm(ab_near_click() - target) > 2 * np.linalg.norm(after - target)
