@@ -122,9 +122,13 @@ def hints_of(body, shape):
     points = []
     for hint in body.get("hints") or []:
         try:
-            x, y, rgb = parse_point(f"{int(hint['x'])},{int(hint['y'])},{hint['colour']}")
+            x, y, colour = int(hint["x"]), int(hint["y"]), str(hint["colour"])
         except (KeyError, TypeError, ValueError) as e:
-            raise BadRequestError(f"bad hint {hint!r}: {e}") from e
+            raise BadRequestError(f"bad hint {hint!r}: a hint is {{x, y, colour}}, x and y whole pixels") from e
+        try:
+            x, y, rgb = parse_point(f"{x},{y},{colour}")
+        except ValueError as e:
+            raise BadRequestError(f"bad hint: {e}") from e
         if not (0 <= x < shape[1] and 0 <= y < shape[0]):
             raise BadRequestError(f"hint {x},{y} is outside the photo ({shape[1]}x{shape[0]})")
         points.append((x, y, rgb))

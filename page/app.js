@@ -26,10 +26,18 @@ function post(url, body) {
 
 function model() { return state.models.find((m) => m.name === $("model").value); }
 
-function request() {
+function request(confidence = false) {
   const m = model();
-  return { photo: state.photo.photo, model: m.name, hints: state.hints, confidence: $("confidence").checked,
+  return { photo: state.photo.photo, model: m.name, hints: state.hints, confidence,
            temperature: m.classifier ? Number($("temperature").value) : null };
+}
+
+async function blobOf(body) {
+  return body && URL.createObjectURL(await (await post("/api/colorize", body)).blob());
+}
+
+function show(img, url) {
+  return new Promise((resolve) => { img.onload = resolve; img.src = url; });
 }
 
 async function loadModels() {
@@ -78,15 +86,16 @@ async function update(what) {
   const number = ++state.request;
   const started = performance.now();
   $("undo").disabled = state.history.length === 0;
+  const overlay = $("confidence").checked && model().classifier;
   try {
-    const blob = await (await post("/api/colorize", request())).blob();
+    const [colour, confidence] = await Promise.all([blobOf(request()), blobOf(overlay && request(true))]);
     if (number !== state.request) return;
-    const url = URL.createObjectURL(blob);
-    await new Promise((resolve) => { $("result").onload = resolve; $("result").src = url; });
+    await Promise.all([show($("result"), colour), overlay ? show($("overlay"), confidence) : null]);
+    $("overlay").hidden = !overlay;
     const ms = Math.round(performance.now() - started);
     document.body.dataset.latency = ms;
     document.body.dataset.updates = number;
-    $("result-caption").textContent = $("confidence").checked ? "Confidence: bright where the model is unsure"
+    $("result-caption").textContent = overlay ? "Colorized, under its confidence map: bright where the model is unsure"
       : "Colorized";
     const p = state.photo;
     $("status").textContent = `${p.name}: ${p.width}x${p.height}, ${state.hints.length} hint(s), ${model().name}; ` +

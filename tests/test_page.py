@@ -186,6 +186,7 @@ def result_pixels(driver, x, y, radius):
 
 @needs_browser
 def test_the_page_in_chromium_takes_a_photo_a_click_and_a_colour(browser, tmp_path):
+    from selenium.webdriver.common.action_chains import ActionChains
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import WebDriverWait
 
@@ -194,6 +195,10 @@ def test_the_page_in_chromium_takes_a_photo_a_click_and_a_colour(browser, tmp_pa
     notes.write_text("not a photo")
     target = colour_ab([(0x1E, 0xA0, 0x3C)])[0]
 
+    def marker_at():
+        title = browser.find_element(By.CSS_SELECTOR, "#result-stage .marker").get_attribute("title")
+        return np.array([int(v) for v in title.split(" at ")[1].split(":")[0].split(",")])
+
     def ab_near_click():
         rgb = result_pixels(browser, 100, 400, 6)
         return rgb_to_lab(np.array([[rgb]], np.float32) / 255)[0, 0, 1:]
@@ -201,29 +206,43 @@ def test_the_page_in_chromium_takes_a_photo_a_click_and_a_colour(browser, tmp_pa
     with served(create_app(PRETRAINED, CPU)) as address:
         browser.get(address)
         wait = WebDriverWait(browser, 60)
+        shown = [0]
+
+        def then_updated(action):
+            action()
+            shown[0] += 1
+            wait.until(lambda d: updates(d) == shown[0])
+
         wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, "#model option"))
         browser.find_element(By.ID, "file").send_keys(str(notes))
         wait.until(lambda d: d.find_element(By.ID, "error").is_displayed())
         assert "notes.txt: not a picture" in browser.find_element(By.ID, "error").text
-        browser.find_element(By.ID, "file").send_keys(str(photo))
-        wait.until(lambda d: updates(d) == 1)
+        then_updated(lambda: browser.find_element(By.ID, "file").send_keys(str(photo)))
         assert not browser.find_element(By.ID, "error").is_displayed()
         before = ab_near_click()
+        then_updated(lambda: browser.find_element(By.ID, "confidence").click())
+        assert browser.find_element(By.ID, "overlay").is_displayed()  # the classifier's entropy over the result
+        then_updated(lambda: browser.find_element(By.ID, "confidence").click())
+        assert not browser.find_element(By.ID, "overlay").is_displayed()
         click_photo(browser, "result", 100, 400, 512, 512)
         wait.until(lambda d: d.find_element(By.ID, "picker").is_displayed()
                    and d.find_elements(By.CSS_SELECTOR, "#swatches .swatch"))
         browser.find_element(By.ID, "free-text").send_keys(GREEN)
-        browser.find_element(By.ID, "use-free").click()
-        wait.until(lambda d: updates(d) == 2)
+        then_updated(lambda: browser.find_element(By.ID, "use-free").click())
         after = ab_near_click()
         assert browser.find_element(By.ID, "model").get_attribute("value") == "hints.pt"  # switched to take hints
-        assert len(browser.find_elements(By.CSS_SELECTOR, "#result-stage .marker")) == 1
+        markers = browser.find_elements(By.CSS_SELECTOR, "#result-stage .marker")
+        assert len(markers) == 1 and np.abs(marker_at() - (100, 400)).max() <= 1  # where the click was
         assert np.linalg.norm(after - target) < 0.5 * np.linalg.norm(before - target)
         hue = np.degrees(np.arctan2(after[1], after[0]) - np.arctan2(target[1], target[0]))
         assert abs((hue + 180) % 360 - 180) < 25
         shot = Path(os.environ.get("PAGE_SCREENSHOT", tmp_path / "page.png"))
         assert browser.save_screenshot(str(shot)) and shot.stat().st_size > 10_000
-        browser.find_element(By.ID, "undo").click()
-        wait.until(lambda d: updates(d) == 3)
+        then_updated(lambda: ActionChains(browser).drag_and_drop_by_offset(markers[0], 60, -80).perform())
+        assert np.abs(marker_at() - (100, 400)).min() > 40  # 60 and 80 screen pixels of a 512 px picture shown 512 px
+        assert np.linalg.norm(ab_near_click() - target) > np.linalg.norm(after - target)
+        then_updated(lambda: browser.find_element(By.ID, "undo").click())
+        assert np.abs(marker_at() - (100, 400)).max() <= 1
+        then_updated(lambda: browser.find_element(By.ID, "undo").click())
         assert not browser.find_elements(By.CSS_SELECTOR, "#result-stage .marker")
         assert np.linalg.norm(ab_near_click() - target) > 2 * np.linalg.norm(after - target)
