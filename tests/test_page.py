@@ -78,7 +78,9 @@ def test_a_hint_pulls_the_colour_at_its_pixel_toward_it(client):
         response = client.post("/api/colorize", json={"photo": key, "model": "hints.pt", "hints": hints})
         assert response.status_code == 200 and response.headers["content-type"] == "image/jpeg"
         ab[label] = rgb_to_lab(picture(response))[near][..., 1:].mean(axis=(0, 1))
-    assert np.linalg.norm(ab["with"] - target) < 0.5 * np.linalg.norm(ab["without"] - target)
+    assert np.linalg.norm(ab["with"] - target) < 0.65 * np.linalg.norm(ab["without"] - target)
+    hue = np.degrees(np.arctan2(ab["with"][1], ab["with"][0]) - np.arctan2(target[1], target[0]))
+    assert abs((hue + 180) % 360 - 180) < 15
 
 
 def test_suggested_colours_come_from_the_classifiers_distribution(client):
@@ -233,9 +235,9 @@ def test_the_page_in_chromium_takes_a_photo_a_click_and_a_colour(browser, tmp_pa
         assert browser.find_element(By.ID, "model").get_attribute("value") == "hints.pt"  # switched to take hints
         markers = browser.find_elements(By.CSS_SELECTOR, "#result-stage .marker")
         assert len(markers) == 1 and np.abs(marker_at() - (100, 400)).max() <= 1  # where the click was
-        assert np.linalg.norm(after - target) < 0.5 * np.linalg.norm(before - target)
+        assert np.linalg.norm(after - target) < 0.65 * np.linalg.norm(before - target)
         hue = np.degrees(np.arctan2(after[1], after[0]) - np.arctan2(target[1], target[0]))
-        assert abs((hue + 180) % 360 - 180) < 25
+        assert abs((hue + 180) % 360 - 180) < 15  # the chosen hue; its chroma comes about half way
         shot = Path(os.environ.get("PAGE_SCREENSHOT", tmp_path / "page.png"))
         assert browser.save_screenshot(str(shot)) and shot.stat().st_size > 10_000
         then_updated(lambda: ActionChains(browser).drag_and_drop_by_offset(markers[0], 60, -80).perform())
@@ -245,4 +247,4 @@ def test_the_page_in_chromium_takes_a_photo_a_click_and_a_colour(browser, tmp_pa
         assert np.abs(marker_at() - (100, 400)).max() <= 1
         then_updated(lambda: browser.find_element(By.ID, "undo").click())
         assert not browser.find_elements(By.CSS_SELECTOR, "#result-stage .marker")
-        assert np.linalg.norm(ab_near_click() - target) > 2 * np.linalg.norm(after - target)
+        assert np.linalg.norm(ab_near_click() - target) > 1.5 * np.linalg.norm(after - target)
