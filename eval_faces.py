@@ -16,7 +16,7 @@ from common.cli import UserError, add_common_args, guarded, prepare
 from common.color import rgb_to_lab
 from common.data import load_folder, split_folders, writable_dir
 from common.evaluation import gray
-from common.faces import FRAMING_FILE, crop_square, detect, load_framing
+from common.faces import FRAMING_FILE, crop_square, find_boxes, load_framing
 from common.inference import colorize, lightness
 from common.metrics import bootstrap
 from common.plots import grid_image, write_json, write_png
@@ -73,7 +73,7 @@ def main(argv=None):
         truth, (x, y, side) = scene(faces, i, rng)
         plain, aware = colorize(model, [truth, truth], size, device, faces=None)[0], colorize(
             model, [truth], size, device, faces=(framing, args.faces_min_size))[0]
-        found = [crop_square(box, framing) for box in detect(lightness(truth), args.faces_min_size)]
+        found = [crop_square(box, framing) for box in find_boxes(lightness(truth), args.faces_min_size)]
         region = np.s_[y:y + side, x:x + side]
         rows.append({"picture": names[i], "face_side": side, "faces_used": aware.faces,
                      "hit": any(overlap(square, (x, y, side)) > 0.5 for square in found),
