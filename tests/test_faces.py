@@ -86,3 +86,20 @@ def test_a_face_cut_by_the_border_is_cropped_without_error(classifier, face):
     assert len(squares) == 1 and min(x0 for x0, _, _ in squares[0]) < 0  # its crops reach past the edge
     result = colorize(classifier, [photo], 128, CPU, faces=(load_framing(), 40))[0]
     assert result.rgb.shape == photo.shape and result.faces == 1
+
+
+def test_the_looser_fallback_runs_only_where_the_strict_cascade_finds_nothing(monkeypatch):
+    import common.faces as faces
+
+    astronaut, coffee = (lightness(getattr(skimage.data, name)()) for name in ("astronaut", "coffee"))
+    assert faces.find_boxes(astronaut) == detect(astronaut)  # a face at 5 votes: nothing looser is asked
+    assert faces.find_boxes(coffee) == []  # neither count sees a face in a cup of coffee
+    calls = []
+
+    def counted(L, min_size=40, neighbours=faces.NEIGHBOURS):
+        calls.append(neighbours)
+        return [] if neighbours == faces.NEIGHBOURS else [(5, 5, 50, 50), (60, 60, 40, 40)]
+
+    monkeypatch.setattr(faces, "detect", counted)
+    assert faces.find_boxes(astronaut) == [(5, 5, 50, 50)] and calls == [5, 3]  # the largest looser box only
+    assert len(faces.framings(faces.crop_square((5, 5, 50, 50), load_framing()))) == 45
