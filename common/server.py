@@ -158,6 +158,8 @@ def create_app(pretrained, device, max_pixels=100e6, default_model="classifier.p
         scale = 1.0 if full else photo["scale"]
         hints = point_hints([(int(x * scale), int(y * scale), rgb) for x, y, rgb in points], img.shape[:2], size)
         temperature = body.get("temperature")
+        if temperature is not None and not isinstance(temperature, (int, float)):
+            raise BadRequestError(f"temperature {temperature!r} is not a number")
         with lock:
             if temperature is not None and hasattr(model, "temperature"):
                 saved, model.temperature = model.temperature, float(temperature)
@@ -182,7 +184,7 @@ def create_app(pretrained, device, max_pixels=100e6, default_model="classifier.p
         model, state, lock = models.get(name)
         if not hasattr(model, "bins"):
             raise BadRequestError(f"{name} is not a classification model; suggestions come from one such as "
-                             "classifier.pt")
+                                  "classifier.pt")
         if name not in photo["logits"]:
             size = training_size(state)
             with lock:

@@ -123,6 +123,8 @@ def test_bad_uploads_and_requests_get_a_4xx_with_a_message(client):
         response = client.post("/api/colorize", json=body)
         assert 400 <= response.status_code < 500 and words in response.json()["error"], body
     assert client.post("/api/colorize", content=b"{not json").status_code == 400
+    bad_temperature = client.post("/api/colorize", json={"photo": key, "model": "classifier.pt", "temperature": "hot"})
+    assert bad_temperature.status_code == 400 and "not a number" in bad_temperature.json()["error"]
 
 
 def test_concurrent_requests_share_the_models_and_match_serial_ones(client):
