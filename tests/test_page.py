@@ -250,3 +250,19 @@ def test_the_page_in_chromium_takes_a_photo_a_click_and_a_colour(browser, tmp_pa
         then_updated(lambda: browser.find_element(By.ID, "undo").click())
         assert not browser.find_elements(By.CSS_SELECTOR, "#result-stage .marker")
         assert np.linalg.norm(ab_near_click() - target) > 1.5 * np.linalg.norm(after - target)
+
+
+def test_serve_warns_when_the_network_can_reach_it_and_prints_the_address(monkeypatch, capsys):
+    import uvicorn
+
+    ran = []
+    monkeypatch.setattr(uvicorn, "run", lambda app, host, port, log_level: ran.append((host, port)))
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    serve_main(["--host", "0.0.0.0", "--port", str(port), "--device", "cpu"])
+    out, err = capsys.readouterr()
+    assert ran == [("0.0.0.0", port)] and "anyone who can reach this machine" in err
+    assert f"open http://127.0.0.1:{port}/" in out
+    serve_main(["--port", str(port), "--device", "cpu"])
+    assert "warning" not in capsys.readouterr().err and ran[-1] == ("127.0.0.1", port)
