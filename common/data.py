@@ -307,10 +307,12 @@ class EvalBatches:
 
     def __init__(self, images, batch_size=10, device="cpu", target="ab", hints=False):
         chunks = images.permute(0, 2, 3, 1).contiguous().to(device).split(batch_size)
-        points = simulated_points(len(images), images.shape[-1], torch.Generator().manual_seed(TEST_LOSS_SEED))
+        # drawn for the whole split at once, so the batch size does not change them
+        points = simulated_points(len(images), images.shape[-1],
+                                  torch.Generator().manual_seed(TEST_LOSS_SEED)) if hints else None
         self.batches, start = [], 0
         for L, ab in map(image_lab, chunks):
-            if hints:  # drawn for the whole split at once, so the batch size does not change them
+            if hints:
                 L = network_input(L, *paint(ab, [p[start:start + len(L)] for p in points]))
             self.batches.append((L, make_target(ab, target)))
             start += len(L)

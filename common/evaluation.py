@@ -57,7 +57,7 @@ def gray(rgb):
     return merge_L_ab(rgb_to_lab(rgb)[..., 0], np.zeros((2, *rgb.shape[:2]), np.float32))
 
 
-def with_hints(truth, hints):
+def hints_shown(truth, hints):
     """The gray picture with its hints painted in their colours: what the model was given."""
     lab = rgb_to_lab(truth)
     ab = np.zeros((2, *truth.shape[:2]), np.float32)
@@ -161,15 +161,14 @@ def hint_sweep(model, images, names, device, counts, out, batch_size=10, grid_na
         if count in HINT_GRID:
             shown[count] = hints, preds
         if count in counts:
-            per_picture = score_pictures(preds, truths)
-            means, intervals = summarize({k: per_picture[k] for k in HINT_METRICS})
+            means, intervals = summarize(score_pictures(preds, truths, HINT_METRICS))
             table[count] = {**means, "ci95": intervals}
     rows = []
     for r in range(min(HINT_GRID_ROWS, len(truths))):
         row = [shown[0][1][r]]
         for count in HINT_GRID[1:]:
             hints, preds = shown[count]
-            row += [with_hints(truths[r], hints[r]) if hints else gray(truths[r]), preds[r]]
+            row += [hints_shown(truths[r], hints[r]) if hints else gray(truths[r]), preds[r]]
         rows.append([*row, truths[r]])
     columns = ["0 points"] + [title for count in HINT_GRID[1:] for title in (f"{count} hints", f"{count} points")]
     picture_grid(rows, Path(out) / grid_name, columns=(*columns, "ground truth"),
