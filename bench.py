@@ -213,11 +213,11 @@ def page_figures(device, hints=20):
     from selenium.webdriver.support.ui import WebDriverWait
 
     from common.browser import chromium, click_photo, served, updates
-    from common.color import rgb_to_lab
+    from common.color import gray8, rgb_to_lab
     from common.server import create_app
 
     width, height = PHOTO_SIZES[1]
-    gray = np.rint(rgb_to_lab(skimage.data.astronaut())[..., 0] * 2.55).astype(np.uint8)
+    gray = gray8(rgb_to_lab(skimage.data.astronaut())[..., 0])
     rng = np.random.default_rng(0)
     app = create_app(Path(__file__).parent / "pretrained", device)
     with tempfile.TemporaryDirectory() as tmp, served(app) as url, chromium(Path(tmp) / "profile") as browser:

@@ -35,6 +35,11 @@ def lab_to_rgb(lab):
     return np.clip(np.rint(rgb * 255.0), 0, 255).astype(np.uint8)
 
 
+def gray8(L):
+    """L (0..100) as an 8-bit gray picture: what the detector looks at and what users see as the input."""
+    return np.rint(np.asarray(L) * (255 / L_SCALE)).clip(0, 255).astype(np.uint8)
+
+
 def merge_L_ab(L, ab):
     """L (HxW, 0..100) and ab (HxWx2 or 2xHxW, raw units) -> uint8 RGB."""
     ab = np.asarray(ab, dtype=np.float32)

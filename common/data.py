@@ -114,9 +114,13 @@ def to_rgb8(img):
     return np.ascontiguousarray(img[:, :, :3])
 
 
+def channel_spread(rgb):
+    """Per pixel, how far apart an RGB pixel's channels are: 0 for gray."""
+    return rgb.max(axis=2).astype(np.int16) - rgb.min(axis=2)
+
+
 def is_grayscale(rgb):
-    spread = rgb.max(axis=2).astype(np.int16) - rgb.min(axis=2)
-    return int(spread.max()) <= GRAY_TOLERANCE
+    return int(channel_spread(rgb).max()) <= GRAY_TOLERANCE
 
 
 def load_folder(folder, size=128):

@@ -12,7 +12,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from .color import L_SCALE
+from .color import gray8
 
 CASCADE = "haarcascade_frontalface_default.xml"
 FRAMING_FILE = Path(__file__).resolve().parent.parent / "pretrained" / "face_framing.json"
@@ -41,7 +41,7 @@ def detect(L, min_size=40, neighbours=NEIGHBOURS):
     """Face boxes (x, y, w, h) in the picture's pixels, found on its L (HxW, 0..100), largest first."""
     scale = min(1.0, DETECT_SIDE / max(L.shape))
     small = cv2.resize(L, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA) if scale < 1 else L
-    gray = np.rint(small * (255 / L_SCALE)).clip(0, 255).astype(np.uint8)
+    gray = gray8(small)
     pad = round(PAD * min(gray.shape))
     gray = cv2.copyMakeBorder(gray, pad, pad, pad, pad, cv2.BORDER_REPLICATE)
     least = max(24, round(min_size * scale))

@@ -5,8 +5,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from .color import L_SCALE
-from .data import GRAY_TOLERANCE, IMAGE_SUFFIXES, ImageError, image_size, read_image, to_rgb8
+from .color import gray8
+from .data import GRAY_TOLERANCE, IMAGE_SUFFIXES, ImageError, channel_spread, image_size, read_image, to_rgb8
 from .hints import Hints, colour_ab, point_box
 from .inference import lightness
 
@@ -75,7 +75,7 @@ def panel(img, height):
 def comparison(original, colour, height=768, whole=None):
     """gray (| the whole-photo result, when faces were colorized apart) | colorized (| original, for a colour
     input), at most `height` pixels tall."""
-    L = np.rint(lightness(original) * (255 / L_SCALE)).clip(0, 255).astype(np.uint8)
+    L = gray8(lightness(original))
     panels = [panel(np.repeat(L[..., None], 3, axis=2), height)]
     panels += [panel(whole, height)] if whole is not None else []
     panels += [panel(colour, height)]
@@ -111,7 +111,7 @@ def hint_picture(path, shape):
     if img.ndim == 3 and img.shape[2] == 4:
         painted = (img[..., 3] >= (OPAQUE * 257 if img.dtype == np.uint16 else OPAQUE))
     else:
-        painted = (rgb.max(axis=2).astype(np.int16) - rgb.min(axis=2)) > GRAY_TOLERANCE
+        painted = channel_spread(rgb) > GRAY_TOLERANCE
     if (h, w) != (H, W):
         rgb = cv2.resize(rgb, (W, H), interpolation=cv2.INTER_NEAREST)
         painted = cv2.resize(painted.view(np.uint8), (W, H), interpolation=cv2.INTER_NEAREST).astype(bool)

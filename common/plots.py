@@ -16,13 +16,19 @@ def write_json(path, data):
     Path(path).write_text(json.dumps(data, indent=1) + "\n")
 
 
+def encode(img, suffix=".png", params=()):
+    """A gray, RGB or RGBA array as the bytes of an image file (`suffix`: .png, .jpg)."""
+    code = cv2.COLOR_RGBA2BGRA if img.ndim == 3 and img.shape[2] == 4 else cv2.COLOR_RGB2BGR
+    ok, data = cv2.imencode(suffix, cv2.cvtColor(img, code) if img.ndim == 3 else img, list(params))
+    if not ok:
+        raise OSError(f"cannot encode a {img.shape} picture as {suffix}")
+    return data
+
+
 def write_png(path, img):
     """PNG of a gray, RGB or RGBA array, any file name, written atomically."""
     path = Path(path)
-    code = cv2.COLOR_RGBA2BGRA if img.ndim == 3 and img.shape[2] == 4 else cv2.COLOR_RGB2BGR
-    ok, data = cv2.imencode(".png", cv2.cvtColor(img, code) if img.ndim == 3 else img)
-    if not ok:
-        raise OSError(f"cannot encode {path}")
+    data = encode(img)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp")
     data.tofile(tmp)

@@ -24,12 +24,13 @@ from starlette.staticfiles import StaticFiles
 
 from .checkpoint import load_model, training_size
 from .cli import UserError
-from .color import lab_to_rgb
+from .color import gray8, lab_to_rgb
 from .data import IMAGE_SUFFIXES, ImageError
 from .faces import FRAMING_FILE, load_framing
 from .hints import parse_point, point_hints
 from .inference import colorize_later, fit_gamut, lightness, predict, shrink
 from .photos import heat_map, load, points_as_picture
+from .plots import encode
 
 PAGE = Path(__file__).resolve().parent.parent / "page"
 PHOTOS_KEPT = 4  # photos held in memory, the least recently used dropped first
@@ -135,12 +136,13 @@ def hints_of(body, shape):
     return points
 
 
-def encode(img, kind):
-    code = cv2.COLOR_RGBA2BGRA if img.ndim == 3 and img.shape[2] == 4 else cv2.COLOR_RGB2BGR
-    picture = cv2.cvtColor(img, code) if img.ndim == 3 else img
-    ok, data = cv2.imencode(".jpg" if kind == "jpeg" else ".png", picture,
-                            [cv2.IMWRITE_JPEG_QUALITY, 92] if kind == "jpeg" else [])
-    return data.tobytes()
+def jpeg(img):
+    """Previews go as JPEG, smaller and quicker to encode than PNG: they are replaced at every click."""
+    return encode(img, ".jpg", (cv2.IMWRITE_JPEG_QUALITY, 92)).tobytes()
+
+
+def png(img):
+    return encode(img).tobytes()
 
 
 def create_app(pretrained, device, max_pixels=100e6, default_model="classifier.pt"):
@@ -171,8 +173,8 @@ def create_app(pretrained, device, max_pixels=100e6, default_model="classifier.p
                     model.temperature = saved
         result = pictures()[0]
         if body.get("confidence") and result.confidence is not None:
-            return encode(heat_map(result.confidence), "jpeg")
-        return encode(result.rgb, "png" if full else "jpeg")
+            return jpeg(heat_map(result.confidence))
+        return png(result.rgb) if full else jpeg(result.rgb)
 
     def suggestions(key, x, y, name):
         """The classifier's most likely colours at pixel (x, y) of the photo, each shown at that pixel's L."""
@@ -226,7 +228,7 @@ def create_app(pretrained, device, max_pixels=100e6, default_model="classifier.p
         photo = await run_in_threadpool(photos.get, request.path_params["key"])
         L = photo["L"] if photo["scale"] == 1 else cv2.resize(photo["L"], photo["preview"].shape[1::-1],
                                                               interpolation=cv2.INTER_AREA)
-        return Response(encode(np.rint(L * 2.55).clip(0, 255).astype(np.uint8), "jpeg"), media_type="image/jpeg")
+        return Response(jpeg(gray8(L)), media_type="image/jpeg")
 
     async def preview(request: Request):
         body = await json_body(request)
@@ -245,7 +247,7 @@ def create_app(pretrained, device, max_pixels=100e6, default_model="classifier.p
         _, state, _ = models.get(body.get("model") or "hints.pt")
         points = hints_of(body, photo["img"].shape[:2])
         picture = points_as_picture(points, photo["img"].shape[:2], training_size(state))
-        return Response(encode(picture, "png"), media_type="image/png", headers={
+        return Response(png(picture), media_type="image/png", headers={
             "Content-Disposition": f'attachment; filename="{Path(photo["name"]).stem}_hints.png"'})
 
     async def suggest(request: Request):

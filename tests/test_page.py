@@ -17,7 +17,7 @@ from starlette.testclient import TestClient
 from colorize import main as colorize_main
 from common.browser import chromium, click_photo, installed, served, updates
 from common.checkpoint import load_model
-from common.color import rgb_to_lab
+from common.color import gray8, rgb_to_lab
 from common.data import read_image
 from common.hints import colour_ab
 from common.inference import lightness, predict, shrink
@@ -39,7 +39,7 @@ def gray_astronaut():
     """scikit-image's astronaut as a black-and-white photo (its L), 512x512."""
     import skimage.data
 
-    return np.rint(rgb_to_lab(skimage.data.astronaut())[..., 0] * 2.55).astype(np.uint8)
+    return gray8(rgb_to_lab(skimage.data.astronaut())[..., 0])
 
 
 @pytest.fixture(scope="module")
