@@ -121,14 +121,15 @@ def colorize_later(model, images, size, device, confidence=False, faces=None, hi
     """`colorize` in two halves: the forward passes now, while the model is as it is, and the CPU work
     (upsampling, gamut, RGB) in the returned function, which another thread may call."""
     hints = hints or [None] * len(images)
-    if not model.hints and any(h is not None and len(h) for h in hints):
+    hinted = [h is not None and len(h) > 0 for h in hints]
+    if not model.hints and any(hinted):
         raise UserError("this model takes no colour hints; use a hint model such as pretrained/hints.pt")
     Ls = [lightness(img) for img in images]
     whole_hints = [grid(h, L.shape, size) for L, h in zip(Ls, hints)] if model.hints else None
     output, ab_small = predict(model, [shrink(L, size) for L in Ls], device, whole_hints)
     entropy = model.entropy(output).cpu().numpy() if confidence else [None] * len(images)
     # a face crop sees only the hints inside it and would overrule those around it: hints turn faces off
-    found = [find_faces(L, *faces) if faces and (h is None or not len(h)) else [] for L, h in zip(Ls, hints)]
+    found = [find_faces(L, *faces) if faces and not given else [] for L, given in zip(Ls, hinted)]
     squares = [[square for face in image_faces for square in face] for image_faces in found]
     face_crops = [crop for L, image_squares in zip(Ls, squares) for crop in crops(L, image_squares, size)]
     face_ab = iter(predict(model, face_crops, device)[1] if face_crops else [])
