@@ -7,6 +7,7 @@ import torch.distributed as dist
 import torch.multiprocessing as mp
 from torch.nn.parallel import DistributedDataParallel
 
+from common import distributed
 from common.checkpoint import load_checkpoint
 from common.data import TrainBatches
 from common.models import Colorizer
@@ -57,7 +58,8 @@ def ddp_worker(rank, init_file, result):
     optimizer.step()
     if rank == 0:
         torch.save(model.state_dict(), result)
-    dist.destroy_process_group()
+    del ddp
+    distributed.teardown()
 
 
 def test_one_ddp_step_matches_one_single_process_step(tmp_path):
