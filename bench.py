@@ -21,8 +21,9 @@ from torchvision.transforms import v2
 
 from common.cli import add_common_args, guarded, keep_freed_memory, prepare
 from common.color import L_SCALE
-from common.data import CROP_SCALE, TrainBatches, load_folder, split_folders, writable_dir
+from common.data import CROP_SCALE, TrainBatches, load_folder
 from common.engine import make_optimizer, make_step, uses_graphs
+from common.files import split_folders, writable_dir
 from common.models import PRESETS, Colorizer
 
 

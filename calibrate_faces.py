@@ -5,8 +5,9 @@ import json
 from pathlib import Path
 
 from common.cli import UserError, guarded
-from common.data import load_folder, split_folders, writable_dir
+from common.data import load_folder
 from common.faces import FRAMING_FILE, calibrate
+from common.files import split_folders, writable_dir
 from common.inference import lightness
 
 

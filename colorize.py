@@ -127,8 +127,8 @@ def main(argv=None):
     from tqdm import tqdm  # the heavy imports come after the arguments, so --help and typos answer at once
 
     from common.checkpoint import classifier_only, load_model, training_size
-    from common.data import IMAGE_SUFFIXES, writable_dir
     from common.faces import FRAMING_FILE, load_framing
+    from common.files import IMAGE_SUFFIXES, writable_dir
     from common.inference import colorize
     from common.photos import gather, hint_pictures, plan
 

@@ -14,9 +14,10 @@ import numpy as np
 from common.checkpoint import load_model, training_size
 from common.cli import UserError, add_common_args, guarded, prepare
 from common.color import rgb_to_lab
-from common.data import load_folder, split_folders, writable_dir
+from common.data import load_folder
 from common.evaluation import gray
 from common.faces import FRAMING_FILE, crop_square, find_boxes, load_framing
+from common.files import split_folders, writable_dir
 from common.inference import colorize, lightness
 from common.metrics import bootstrap
 from common.plots import grid_image, write_json, write_png

@@ -8,7 +8,7 @@ from pathlib import Path
 from sklearn.model_selection import train_test_split
 
 from common.cli import UserError, guarded
-from common.data import list_images
+from common.files import list_images
 
 
 def parse_args(argv=None):

@@ -7,8 +7,9 @@ from pathlib import Path
 
 from common.checkpoint import classifier_only, load_model, training_size
 from common.cli import UserError, add_common_args, guarded, prepare
-from common.data import load_folder, split_folders, writable_dir
+from common.data import load_folder
 from common.evaluation import evaluate, hint_sweep, recoloured
+from common.files import split_folders, writable_dir
 from common.hints import EVAL_POINTS
 from common.metrics import RESAMPLES, bootstrap, compare
 from common.plots import hint_curves, write_json

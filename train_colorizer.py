@@ -16,6 +16,10 @@ def parse_args(argv=None):
     p.add_argument("--hints", action="store_true",
                    help="the network also sees colour hints, simulated from the ground truth in training "
                         "(Zhang et al. 2017); best with --net unet, whose skips bring a hint back where it was put")
+    p.add_argument("--recolour", type=float, default=0.25, metavar="SHARE",
+                   help="hint models: the share of training pictures with hints whose hue (hints and target "
+                        "alike) is turned by a random angle, so the model learns to follow a hint that "
+                        "disagrees with its guess; 0 trains on the true colours only (default: %(default)s)")
     p.add_argument("--classifier", action="store_true",
                    help="the classifier: ab bins, rebalanced soft cross-entropy, annealed-mean decoding "
                         "(default: the report's MSE regression)")

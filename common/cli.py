@@ -102,10 +102,6 @@ def add_training_args(parser, lr, out=None):
     parser.add_argument("--val-fraction", type=float, default=0.0,
                         help="hold out this share of the training images (seeded) to choose best.pt; the test "
                              "split never chooses (default: %(default)s, the report's 675 training images, no best.pt)")
-    parser.add_argument("--recolour", type=float, default=0.25, metavar="SHARE",
-                        help="hint models: the share of training pictures with hints whose hue (hints and target "
-                             "alike) is turned by a random angle, so the model learns to follow a hint that "
-                             "disagrees with its guess; 0 trains on the true colours only (default: %(default)s)")
     parser.add_argument("--resume", help="continue from a last.pt of the same run")
     parser.add_argument("--sync-bn", action="store_true", help="under torchrun on CUDA: SyncBatchNorm across ranks")
     parser.add_argument("--compile", action="store_true", help="torch.compile the training step's model")

@@ -6,7 +6,6 @@ batched warp with its own parameters per sample, and only then converted to LAB:
 GPU, one OpenCV call per step on a CPU.
 """
 import math
-import os
 import warnings
 from pathlib import Path
 
@@ -17,9 +16,9 @@ from PIL import Image, UnidentifiedImageError
 
 from .cli import UserError, warn
 from .color import image_lab, rgb_to_lab_opencv, rgb_to_lab_torch, split_lab
+from .files import list_images
 from .hints import TEST_LOSS_SEED, network_input, paint, simulate, simulated_points
 
-IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp"}
 CROP_SCALE = (0.6, 1.0)
 CROP_RATIO = (3 / 4, 4 / 3)
 GRAY_TOLERANCE = 2  # JPEG noise can leave a gray photo's channels a level or two apart
@@ -31,13 +30,6 @@ _ORIENT = {2: (0, True), 3: (2, False), 4: (2, True), 5: (3, True), 6: (3, False
 
 class ImageError(UserError):
     """A file that cannot be used as an image; the message names it and says why."""
-
-
-def list_images(folder):
-    folder = Path(folder)
-    if not folder.is_dir():
-        raise UserError(f"{folder}: no such folder")
-    return sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
 
 
 def image_size(path):
@@ -326,26 +318,3 @@ class EvalBatches:
 
     def __iter__(self):
         return iter(self.batches)
-
-
-def split_folders(data):
-    """The train and test folders of a split made by split_data.py."""
-    data = Path(data)
-    train, test = data / "train", data / "test"
-    if not train.is_dir() or not test.is_dir():
-        raise UserError(f"{data}: not a split (no train/ and test/); "
-                        f"run `make split` or `python split_data.py --out {data}`")
-    return train, test
-
-
-def writable_dir(path):
-    """Create an output folder and prove it can be written, before any long work starts."""
-    path = Path(path)
-    try:
-        path.mkdir(parents=True, exist_ok=True)
-        probe = path / f".write-test-{os.getpid()}"
-        probe.write_bytes(b"")
-        probe.unlink()
-    except OSError as e:
-        raise UserError(f"{path}: cannot write output there ({e.strerror or e}); pass another --out") from e
-    return path

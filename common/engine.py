@@ -14,8 +14,9 @@ from . import distributed
 from .checkpoint import checkpoint_state, load_checkpoint, plain_args, save_checkpoint, write_state
 from .cli import UserError, keep_freed_memory, resolve_device, seed_everything
 from .color import image_ab
-from .data import EvalBatches, TrainBatches, load_folder, split_folders, writable_dir
+from .data import EvalBatches, TrainBatches, load_folder
 from .evaluation import evaluate, sample_figure_later, test_loss
+from .files import split_folders, writable_dir
 from .inference import autocast
 from .models import build, model_name
 from .plots import loss_curve, write_json
@@ -320,7 +321,7 @@ def train_from_args(make_model, args, title, extra_metrics=None):
         model.set_prior(image_ab(train_images))
     train = TrainBatches(train_images, args.batch_size, args.augment, args.size, args.seed, device, model.target,
                          rank=rank, world=world, pipeline=args.pipeline, hints=model.hints,
-                         recolour=args.recolour)
+                         recolour=getattr(args, "recolour", 0.0))  # hint models only
     test = EvalBatches(test_images, batch_size=100, device=device, target=model.target, hints=model.hints)
     val = None if val_images is None else EvalBatches(val_images, batch_size=100, device=device, target=model.target,
                                                       hints=model.hints)

@@ -6,7 +6,8 @@ import cv2
 import numpy as np
 
 from .color import gray8
-from .data import GRAY_TOLERANCE, IMAGE_SUFFIXES, ImageError, channel_spread, image_size, read_image, to_rgb8
+from .data import GRAY_TOLERANCE, ImageError, channel_spread, image_size, read_image, to_rgb8
+from .files import IMAGE_SUFFIXES
 from .hints import Hints, colour_ab, point_box
 from .inference import lightness
 

@@ -25,8 +25,9 @@ from starlette.staticfiles import StaticFiles
 from .checkpoint import load_model, training_size
 from .cli import UserError
 from .color import gray8, lab_to_rgb
-from .data import IMAGE_SUFFIXES, ImageError
+from .data import ImageError
 from .faces import FRAMING_FILE, load_framing
+from .files import IMAGE_SUFFIXES
 from .hints import parse_point, point_hints
 from .inference import colorize_later, fit_gamut, lightness, predict, shrink
 from .photos import heat_map, load, points_as_picture

@@ -1,8 +1,11 @@
 import json
+import subprocess
+import sys
 
 import pytest
 
 from split_data import main as split_main
+from tests.conftest import ROOT
 
 
 def files(folder):
@@ -41,3 +44,12 @@ def test_missing_source_is_one_clear_error(tmp_path, capsys):
         split_main(["--src", str(tmp_path / "nope"), "--out", str(tmp_path / "s")])
     err = capsys.readouterr().err
     assert err.startswith("error:") and "nope" in err and err.count("\n") == 1
+
+
+def test_split_in_place_is_checked_without_loading_torch(tiny_split, image_folder):
+    """`make train` and `make test` run this check every time: it must not pay for torch and OpenCV."""
+    probe = ("import sys; from split_data import main; main(sys.argv[1:]); "
+             "print(sorted(m for m in ('torch', 'cv2') if m in sys.modules))")
+    run = subprocess.run([sys.executable, "-c", probe, "--src", str(image_folder), "--out", str(tiny_split),
+                          "--test-size", "0.2"], cwd=ROOT, capture_output=True, text=True, check=True)
+    assert "split already in place (16 train / 4 test)" in run.stdout and run.stdout.strip().endswith("[]")

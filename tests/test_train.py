@@ -84,3 +84,9 @@ def test_seeds_change_a_run_and_the_same_seed_repeats_it(tiny_split, tmp_path):
     a, b, c = (history(tmp_path / n) for n in "abc")
     assert a["train_loss"] == b["train_loss"] and a["test_loss"] == b["test_loss"]
     assert a["train_loss"] != c["train_loss"] and a["test_loss"] != c["test_loss"]
+
+
+def test_only_the_colorizer_takes_recolour(capsys):
+    with pytest.raises(SystemExit) as e:
+        regressor_main(["--recolour", "0.5"])
+    assert e.value.code == 2 and "--recolour" in capsys.readouterr().err

@@ -1,0 +1,38 @@
+"""Which files are pictures, where a split's folders are, and whether an output folder can be written:
+light to import, so a script that only checks its files (split_data.py) starts without torch."""
+import os
+from pathlib import Path
+
+from .cli import UserError
+
+IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp"}
+
+
+def list_images(folder):
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise UserError(f"{folder}: no such folder")
+    return sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
+
+
+def split_folders(data):
+    """The train and test folders of a split made by split_data.py."""
+    data = Path(data)
+    train, test = data / "train", data / "test"
+    if not train.is_dir() or not test.is_dir():
+        raise UserError(f"{data}: not a split (no train/ and test/); "
+                        f"run `make split` or `python split_data.py --out {data}`")
+    return train, test
+
+
+def writable_dir(path):
+    """Create an output folder and prove it can be written, before any long work starts."""
+    path = Path(path)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        probe = path / f".write-test-{os.getpid()}"
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as e:
+        raise UserError(f"{path}: cannot write output there ({e.strerror or e}); pass another --out") from e
+    return path
