@@ -265,5 +265,6 @@ def full_run(args, device):
             "full_run_extras_seconds": epochs - steps, "full_run_extras_share": (epochs - steps) / epochs,
             "full_run_test_mse": metrics["mse_ab"]}
 
+
 if __name__ == "__main__":
     main()

@@ -142,6 +142,8 @@ def colorize_later(model, images, size, device, confidence=False, faces=None, hi
                 for img, L, ab, h, image_patches, image_faces in zip(images, Ls, ab_small, entropy, patches, found)]
 
     return pictures
+
+
 def compose(lab, original):
     """LAB -> RGB in the input's bit depth, with its alpha channel put back."""
     if original.dtype == np.uint16:

@@ -46,7 +46,6 @@ def test_soft_encoding_sums_to_one_and_peaks_on_the_true_bin(centres):
     assert torch.equal(top, true) and (weights.max(-1).values > 0.5).all()
 
 
-
 def test_neighbour_table_keeps_the_mass_of_the_exact_nearest_bins(centres):
     ab = torch.empty(1, 2, 64, 64).uniform_(-110, 110)
     index, _ = soft_encode(ab, centres, neighbour_table(centres))
