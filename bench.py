@@ -160,7 +160,8 @@ def main(argv=None):
         print(f"web page, {figures['page_photo']} photo: opened and colorized in {figures['page_open_ms']:.0f} ms; "
               f"hint to updated picture median {figures['page_hint_ms_median']:.0f} ms over "
               f"{len(figures['page_hint_ms'])} hints (range {min(figures['page_hint_ms']):.0f}-"
-              f"{max(figures['page_hint_ms']):.0f} ms)")
+              f"{max(figures['page_hint_ms']):.0f} ms); temperature change to updated picture median "
+              f"{figures['page_temperature_ms_median']:.0f} ms over {len(figures['page_temperature_ms'])} moves")
     if args.json:
         with open(args.json, "w") as f:
             json.dump(figures, f, indent=1)
@@ -203,10 +204,11 @@ def photo_figures(device):
     return figures
 
 
-def page_figures(device, hints=20):
-    """The page as a user meets it: a 1 MP photo opened (upload to colour picture shown), then `hints` hints, each
-    placed by a click and the first suggested colour; per hint the page's own time from that choice to the updated
-    picture shown (it stores it on <body data-latency>)."""
+def page_figures(device, hints=20, temperatures=10):
+    """The page as a user meets it: a 1 MP photo opened (upload to colour picture shown), the classifier's
+    temperature slider moved `temperatures` times, then `hints` hints, each placed by a click and the first
+    suggested colour; per change the page's own time from it to the updated picture shown (it stores it on
+    <body data-latency>)."""
     import tempfile
 
     import skimage.data
@@ -231,14 +233,25 @@ def page_figures(device, hints=20):
         browser.find_element(By.ID, "file").send_keys(str(photo))
         wait.until(lambda d: updates(d) == 1)
         opened = (time.perf_counter() - tic) * 1000
+
+        def latency():
+            return float(browser.find_element(By.TAG_NAME, "body").get_attribute("data-latency"))
+
+        slider = []
+        for i, value in enumerate(np.linspace(0.2, 0.8, temperatures)):
+            browser.execute_script("const s = document.getElementById('temperature'); s.value = arguments[0];"
+                                   "s.dispatchEvent(new Event('change'));", float(value))
+            wait.until(lambda d, done=i + 2: updates(d) == done)
+            slider.append(latency())
         latencies = []
         for i in range(hints):
             click_photo(browser, "gray", int(rng.integers(width)), int(rng.integers(height)), width, height)
             wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, "#swatches .swatch"))
             browser.find_element(By.CSS_SELECTOR, "#swatches .swatch").click()
-            wait.until(lambda d, done=i + 2: updates(d) == done)
-            latencies.append(float(browser.find_element(By.TAG_NAME, "body").get_attribute("data-latency")))
-    return {"page_photo": f"{width}x{height}", "page_open_ms": opened, "page_hint_ms": latencies,
+            wait.until(lambda d, done=temperatures + i + 2: updates(d) == done)
+            latencies.append(latency())
+    return {"page_photo": f"{width}x{height}", "page_open_ms": opened, "page_temperature_ms": slider,
+            "page_temperature_ms_median": statistics.median(slider), "page_hint_ms": latencies,
             "page_hint_ms_median": statistics.median(latencies)}
 
 

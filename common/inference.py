@@ -117,9 +117,10 @@ def colorize(model, images, size, device, confidence=False, faces=None, hints=No
     return colorize_later(model, images, size, device, confidence, faces, hints)()
 
 
-def colorize_later(model, images, size, device, confidence=False, faces=None, hints=None):
+def colorize_later(model, images, size, device, confidence=False, faces=None, hints=None, found=None):
     """`colorize` in two halves: the forward passes now, while the model is as it is, and the CPU work
-    (upsampling, gamut, RGB) in the returned function, which another thread may call."""
+    (upsampling, gamut, RGB) in the returned function, which another thread may call. `found`: the faces of
+    each image as `find_faces` gave them, for a caller that colours the same photo again (the page)."""
     hints = hints or [None] * len(images)
     hinted = [h is not None and len(h) > 0 for h in hints]
     if not model.hints and any(hinted):
@@ -129,7 +130,9 @@ def colorize_later(model, images, size, device, confidence=False, faces=None, hi
     output, ab_small = predict(model, [shrink(L, size) for L in Ls], device, whole_hints)
     entropy = model.entropy(output).cpu().numpy() if confidence else [None] * len(images)
     # a face crop sees only the hints inside it and would overrule those around it: hints turn faces off
-    found = [find_faces(L, *faces) if faces and not given else [] for L, given in zip(Ls, hinted)]
+    if found is None:
+        found = [find_faces(L, *faces) if faces and not given else [] for L, given in zip(Ls, hinted)]
+    found = [image_faces if not given else [] for image_faces, given in zip(found, hinted)]
     squares = [[square for face in image_faces for square in face] for image_faces in found]
     face_crops = [crop for L, image_squares in zip(Ls, squares) for crop in crops(L, image_squares, size)]
     face_ab = iter(predict(model, face_crops, device)[1] if face_crops else [])

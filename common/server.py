@@ -26,7 +26,7 @@ from .checkpoint import load_model, training_size
 from .cli import UserError
 from .color import gray8, lab_to_rgb
 from .data import ImageError
-from .faces import FRAMING_FILE, load_framing
+from .faces import FRAMING_FILE, find_faces, load_framing
 from .files import IMAGE_SUFFIXES
 from .hints import parse_point, point_hints
 from .inference import colorize_later, fit_gamut, lightness, predict, shrink
@@ -37,6 +37,7 @@ PAGE = Path(__file__).resolve().parent.parent / "page"
 PHOTOS_KEPT = 4  # photos held in memory, the least recently used dropped first
 PREVIEW_SIDE = 1280  # the page steers on a preview of at most this many pixels on its long side
 SUGGESTIONS = 6
+FACES_MIN_SIZE = 40  # px, colorize.py's --faces-min-size default
 MAX_UPLOAD = 200 * 2**20  # bytes
 
 
@@ -79,7 +80,8 @@ class Models:
 
 
 class Photos:
-    """Decoded photos by id, the PHOTOS_KEPT most recently used, with their previews and L."""
+    """Decoded photos by id, the PHOTOS_KEPT most recently used, with their previews, L, and what the page
+    asks of them again and again: the classifier's bins, the faces in the preview."""
 
     def __init__(self):
         self.items, self.guard = OrderedDict(), threading.Lock()
@@ -87,7 +89,8 @@ class Photos:
     def add(self, name, img):
         scale = min(1.0, PREVIEW_SIDE / max(img.shape[:2]))
         preview = img if scale == 1 else cv2.resize(img, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
-        photo = {"name": name, "img": img, "preview": preview, "scale": scale, "L": lightness(img), "logits": {}}
+        photo = {"name": name, "img": img, "preview": preview, "scale": scale, "L": lightness(img), "logits": {},
+                 "faces": None}
         key = secrets.token_urlsafe(12)
         with self.guard:
             self.items[key] = photo
@@ -160,6 +163,12 @@ def create_app(pretrained, device, max_pixels=100e6, default_model="classifier.p
             raise BadRequestError(f"{body.get('model')} takes no colour hints; choose a hint model such as hints.pt")
         scale = 1.0 if full else photo["scale"]
         hints = point_hints([(int(x * scale), int(y * scale), rgb) for x, y, rgb in points], img.shape[:2], size)
+        faces, found = ((framing, FACES_MIN_SIZE) if framing else None), None
+        if faces and not full and not points:  # every slider move colours the same preview: look for faces once
+            if photo["faces"] is None:
+                photo["faces"] = find_faces(lightness(img), *faces)
+            found = [photo["faces"]]
+        confidence = bool(body.get("confidence")) and hasattr(model, "bins")
         temperature = body.get("temperature")
         if temperature is not None and not isinstance(temperature, (int, float)):
             raise BadRequestError(f"temperature {temperature!r} is not a number")
@@ -167,8 +176,7 @@ def create_app(pretrained, device, max_pixels=100e6, default_model="classifier.p
             if temperature is not None and hasattr(model, "temperature"):
                 saved, model.temperature = model.temperature, float(temperature)
             try:
-                pictures = colorize_later(model, [img], size, device, bool(body.get("confidence")) and
-                                          hasattr(model, "bins"), (framing, 40) if framing else None, [hints])
+                pictures = colorize_later(model, [img], size, device, confidence, faces, [hints], found)
             finally:
                 if temperature is not None and hasattr(model, "temperature"):
                     model.temperature = saved

@@ -19,8 +19,9 @@ from common.browser import chromium, click_photo, installed, served, updates
 from common.checkpoint import load_model
 from common.color import gray8, rgb_to_lab
 from common.data import read_image
+from common.faces import find_faces, load_framing
 from common.hints import colour_ab
-from common.inference import lightness, predict, shrink
+from common.inference import colorize, lightness, predict, shrink
 from common.server import create_app
 from serve import main as serve_main
 from tests.conftest import ROOT
@@ -136,6 +137,21 @@ def test_concurrent_requests_share_the_models_and_match_serial_ones(client):
     assert serial[0] != serial[1]  # the temperature matters...
     assert together == serial * 3  # ...and no request's temperature leaks into another's forward pass
     assert client.get("/api/models").json()["models"][0]["temperature"] == 0.38
+
+
+def test_the_page_looks_for_faces_in_a_preview_once_and_colours_it_as_colorize_does(client, monkeypatch):
+    import common.server as server
+
+    looked = []
+    monkeypatch.setattr(server, "find_faces", lambda *args: looked.append(args) or find_faces(*args))
+    photo = gray_astronaut()
+    key = upload(client, png(photo)).json()["photo"]
+    answers = [client.post("/api/colorize", json={"photo": key, "model": "classifier.pt", "temperature": t}).content
+               for t in (0.38, 0.2, 0.38)]
+    assert len(looked) == 1 and answers[0] == answers[2] != answers[1]
+    classifier = load_model(PRETRAINED / "classifier.pt", CPU)[0]
+    expected = colorize(classifier, [photo], 128, CPU, faces=(load_framing(), server.FACES_MIN_SIZE))[0]
+    assert expected.faces == 1 and server.jpeg(expected.rgb) == answers[0]
 
 
 def test_the_hints_saved_on_the_page_replay_on_the_command_line(client, tmp_path):
