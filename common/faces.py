@@ -39,20 +39,30 @@ def detector():
 
 def detect(L, min_size=40, neighbours=NEIGHBOURS):
     """Face boxes (x, y, w, h) in the picture's pixels, found on its L (HxW, 0..100), largest first."""
+    return [box for box, _ in voted_boxes(L, min_size, neighbours)]
+
+
+def voted_boxes(L, min_size=40, neighbours=NEIGHBOURS):
+    """`detect`'s boxes, each with its votes (the cascade's hits merged into it). `neighbours` only drops the
+    boxes with `neighbours` votes or fewer and leaves the others as they are, so one pass at the looser count
+    also gives the strict count's boxes (checked on 1,507 pictures, and in the tests)."""
     scale = min(1.0, DETECT_SIDE / max(L.shape))
     small = cv2.resize(L, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA) if scale < 1 else L
     gray = gray8(small)
     pad = round(PAD * min(gray.shape))
     gray = cv2.copyMakeBorder(gray, pad, pad, pad, pad, cv2.BORDER_REPLICATE)
     least = max(24, round(min_size * scale))
-    boxes = detector().detectMultiScale(gray, scaleFactor=1.1, minNeighbors=neighbours, minSize=(least, least))
-    boxes = [((x - pad) / scale, (y - pad) / scale, w / scale, h / scale) for x, y, w, h in boxes]
-    return sorted(boxes, key=lambda box: -box[2])
+    boxes, votes = detector().detectMultiScale2(gray, scaleFactor=1.1, minNeighbors=neighbours,
+                                                minSize=(least, least))
+    found = [(((x - pad) / scale, (y - pad) / scale, w / scale, h / scale), int(n)) for (x, y, w, h), n in
+             zip(boxes, votes)]
+    return sorted(found, key=lambda box_votes: -box_votes[0][2])
 
 
 def find_boxes(L, min_size=40):
     """The faces colorization uses: every box at the strict count, else the largest at the looser one."""
-    return detect(L, min_size) or detect(L, min_size, FALLBACK_NEIGHBOURS)[:1]
+    found = voted_boxes(L, min_size, FALLBACK_NEIGHBOURS)
+    return [box for box, votes in found if votes > NEIGHBOURS] or [box for box, _ in found[:1]]
 
 
 def calibrate(Ls):
