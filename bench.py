@@ -177,29 +177,32 @@ def synthetic_photo(path, width, height):
 
 
 def photo_figures(device):
-    """colorize.py with the default shipped model: MP/s in process, and peak RSS of a 24 MP run as a child."""
+    """colorize.py with the default shipped model, each photo in a fresh process of its own, so nothing this
+    process has set (its memory settings, its threads) helps: MP/s of a second run in that process (the first
+    loads the model and warms up), and peak RSS of a 24 MP run."""
     import subprocess
     import sys
     import tempfile
 
-    from colorize import main as colorize_main
-
+    here = Path(__file__).parent
+    timed = ("import sys, time; from colorize import main; main(sys.argv[1:]); tic = time.perf_counter(); "
+             "main(sys.argv[1:]); print(time.perf_counter() - tic)")
+    # a fresh parent whose only child is this run, so earlier children (DataLoader workers) do not count
+    peak = ("import resource, subprocess, sys; subprocess.run(sys.argv[1:], check=True, capture_output=True); "
+            "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)")
     figures = {}
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         for mp, (w, h) in PHOTO_SIZES.items():
             synthetic_photo(tmp / f"{mp}.jpg", w, h)
-            colorize_main([str(tmp / f"{mp}.jpg"), "-o", str(tmp / "out"), "--overwrite", "--device", str(device)])
-            tic = time.perf_counter()
-            colorize_main([str(tmp / f"{mp}.jpg"), "-o", str(tmp / "out"), "--overwrite", "--device", str(device)])
-            figures[f"colorize_{mp}mp_mp_per_s"] = w * h / 1e6 / (time.perf_counter() - tic)
+            run = subprocess.run([sys.executable, "-c", timed, str(tmp / f"{mp}.jpg"), "-o", str(tmp / "out"),
+                                  "--overwrite", "--device", str(device)], cwd=here, check=True, capture_output=True,
+                                 text=True)
+            figures[f"colorize_{mp}mp_mp_per_s"] = w * h / 1e6 / float(run.stdout.split()[-1])
         synthetic_photo(tmp / "24.jpg", 6000, 4000)
-        command = [sys.executable, str(Path(__file__).parent / "colorize.py"), str(tmp / "24.jpg"),
-                   "-o", str(tmp / "out"), "--device", str(device)]
-        # a fresh parent whose only child is this run, so earlier children (DataLoader workers) do not count
-        probe = ("import resource, subprocess, sys; subprocess.run(sys.argv[1:], check=True, capture_output=True); "
-                 "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)")
-        rss = subprocess.run([sys.executable, "-c", probe, *command], check=True, capture_output=True, text=True)
+        command = [sys.executable, str(here / "colorize.py"), str(tmp / "24.jpg"), "-o", str(tmp / "out"),
+                   "--device", str(device)]
+        rss = subprocess.run([sys.executable, "-c", peak, *command], check=True, capture_output=True, text=True)
         figures["colorize_24mp_peak_rss_mb"] = int(rss.stdout) / 1024
     return figures
 
@@ -208,7 +211,7 @@ def page_figures(device, hints=20, temperatures=10):
     """The page as a user meets it: a 1 MP photo opened (upload to colour picture shown), the classifier's
     temperature slider moved `temperatures` times, then `hints` hints, each placed by a click and the first
     suggested colour; per change the page's own time from it to the updated picture shown (it stores it on
-    <body data-latency>)."""
+    <body data-latency>). The server runs in this process, which keeps freed memory as serve.py does."""
     import tempfile
 
     import skimage.data

@@ -10,7 +10,7 @@ import sys
 import time
 from pathlib import Path
 
-from common.cli import UserError, add_common_args, guarded, prepare
+from common.cli import UserError, add_common_args, guarded, keep_freed_memory, prepare
 
 PRETRAINED = Path(__file__).resolve().parent / "pretrained"
 BATCH_PIXELS = 32_000_000  # a batch holds at most this many full-size pixels, so big photos go one by one
@@ -133,6 +133,7 @@ def main(argv=None):
     from common.photos import gather, hint_pictures, plan
 
     device = prepare(args)
+    keep_freed_memory()  # each strip reuses the last one's memory: 12 MP 9.1-10.1 -> 10.7-11.0 MP/s here
     model, state = load_model(args.checkpoint, device)
     if args.confidence:
         classifier_only("--confidence", model, state, args.checkpoint)
