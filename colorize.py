@@ -133,7 +133,7 @@ def main(argv=None):
     from common.photos import gather, hint_pictures, plan
 
     device = prepare(args)
-    keep_freed_memory()  # each strip reuses the last one's memory: 12 MP 9.1-10.1 -> 10.7-11.0 MP/s here
+    keep_freed_memory()  # each strip reuses the last one's memory: 12 MP 9.1-10.1 -> 10.4-11.0 MP/s here
     model, state = load_model(args.checkpoint, device)
     if args.confidence:
         classifier_only("--confidence", model, state, args.checkpoint)
