@@ -72,8 +72,8 @@ def main(argv=None):
     crop_mse = [ab_mse(result.rgb, face) for result, face in zip(colorize(model, faces, size, device), faces)]
     for i in range(len(faces)):
         truth, (x, y, side) = scene(faces, i, rng)
-        plain, aware = colorize(model, [truth, truth], size, device, faces=None)[0], colorize(
-            model, [truth], size, device, faces=(framing, args.faces_min_size))[0]
+        plain = colorize(model, [truth], size, device)[0]
+        aware = colorize(model, [truth], size, device, faces=(framing, args.faces_min_size))[0]
         found = [crop_square(box, framing) for box in find_boxes(lightness(truth), args.faces_min_size)]
         region = np.s_[y:y + side, x:x + side]
         rows.append({"picture": names[i], "face_side": side, "faces_used": aware.faces,

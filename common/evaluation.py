@@ -150,14 +150,11 @@ def hint_sweep(model, images, names, device, counts, out, batch_size=10, grid_na
     every N. Writes out/`grid_name`: a few pictures at 0 / 5 / 20 points, each beside the hints it got."""
     truths = as_pictures(images)
     ab = image_ab(images)
-    table, shown, automatic = {}, {}, None
+    table, shown = {}, {}
+    automatic = None if model.hints else colorize_pictures_later(model, truths, device, batch_size)()
     for count in sorted(set(counts) | set(HINT_GRID)):
         hints = from_points(ab, evaluation_points(len(truths), count, images.shape[-1])) if model.hints else None
-        if hints is None and automatic is not None:
-            preds = automatic
-        else:
-            preds = colorize_pictures_later(model, truths, device, batch_size, hints)()
-            automatic = automatic if model.hints else preds
+        preds = automatic or colorize_pictures_later(model, truths, device, batch_size, hints)()
         if count in HINT_GRID:
             shown[count] = hints, preds
         if count in counts:

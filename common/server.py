@@ -181,7 +181,7 @@ def create_app(pretrained, device, max_pixels=100e6, default_model="classifier.p
                 if temperature is not None and hasattr(model, "temperature"):
                     model.temperature = saved
         result = pictures()[0]
-        if body.get("confidence") and result.confidence is not None:
+        if confidence:
             return jpeg(heat_map(result.confidence))
         return png(result.rgb) if full else jpeg(result.rgb)
 
