@@ -174,14 +174,17 @@ def point_hints(points, shape, size):
     """Hints from (x, y, rgb) points of a photo of `shape`, each over its `point_box`; ValueError for a point
     outside the photo."""
     H, W = shape
-    out = Hints.none()
-    for x, y, rgb in points:
+    if not points:
+        return Hints.none()
+    ys, xs = [], []
+    for x, y, _ in points:
         if not (0 <= x < W and 0 <= y < H):
             raise ValueError(f"hint {x},{y} is outside the photo ({W}x{H}: X runs 0..{W - 1}, Y 0..{H - 1})")
-        rows, cols = point_box(x, y, shape, size)
-        ys, xs = np.mgrid[rows, cols]
-        out = out + Hints(ys.ravel(), xs.ravel(), np.repeat(colour_ab([rgb]), ys.size, axis=0))
-    return out
+        rows, cols = np.mgrid[point_box(x, y, shape, size)]
+        ys.append(rows.ravel())
+        xs.append(cols.ravel())
+    ab = np.repeat(colour_ab([rgb for _, _, rgb in points]), [len(r) for r in ys], axis=0)
+    return Hints(np.concatenate(ys), np.concatenate(xs), ab)
 
 
 def grid(hints, shape, size):

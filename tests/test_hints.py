@@ -128,6 +128,17 @@ def test_a_typed_point_covers_3x3_network_cells_at_any_photo_size():
         point_hints([(1024, 0, red)], (512, 1024), 128)
 
 
+def test_many_points_are_the_points_one_by_one_in_order():
+    rng = np.random.default_rng(3)
+    points = [(int(x), int(y), tuple(int(v) for v in c)) for x, y, c in
+              zip(rng.integers(0, 300, 40), rng.integers(0, 200, 40), rng.integers(0, 256, (40, 3)))]
+    together = point_hints(points, (200, 300), 128)
+    one_by_one = [point_hints([p], (200, 300), 128) for p in points]
+    for field, parts in zip(together, zip(*one_by_one)):
+        assert np.array_equal(field, np.concatenate(parts))
+    assert len(point_hints([], (200, 300), 128)) == 0
+
+
 def test_colour_names_hex_and_bad_points():
     assert parse_point("1,2,#0000ff")[2] == parse_point("1,2,blue")[2] == (0, 0, 255)
     for bad in ("1,2", "x,2,red", "1,2,blu"):
