@@ -105,6 +105,9 @@ def main(argv=None):
     p.add_argument("--page", action="store_true",
                    help="also time the web page in headless Chromium on a 1 MP photo: opening it, and from the "
                         "choice of a hint's colour to the updated picture, median of 20 hints (make setup-browser)")
+    p.add_argument("--load", action="store_true",
+                   help="also fire 50 colour requests with 10 hints each and 50 uploads at once at a serve.py process, "
+                        "check every answer and report p95 latency")
     p.add_argument("--json", help="also write the figures to this JSON file")
     add_common_args(p)
     args = p.parse_args(argv)
@@ -137,6 +140,11 @@ def main(argv=None):
         figures.update(photo_figures(device))
     if args.page:
         figures.update(page_figures(device))
+    if args.load:
+        from common.browser import serve_process
+
+        with serve_process("--device", str(device)) as (_, port):
+            figures.update(load_figures(port))
     print(f"device: {figures['device']}, Network {args.net}, batch {args.batch_size}")
     print(f"{'measurement':<44}{'samples/s':>12}")
     print(f"{'(1) model step on ready tensors':<44}{model_only:>12.0f}")
@@ -162,6 +170,8 @@ def main(argv=None):
               f"{len(figures['page_hint_ms'])} hints (range {min(figures['page_hint_ms']):.0f}-"
               f"{max(figures['page_hint_ms']):.0f} ms); temperature change to updated picture median "
               f"{figures['page_temperature_ms_median']:.0f} ms over {len(figures['page_temperature_ms'])} moves")
+    if "load_colorize_p95_ms" in figures:
+        print(load_summary(figures))
     if args.json:
         with open(args.json, "w") as f:
             json.dump(figures, f, indent=1)
@@ -284,3 +294,70 @@ def full_run(args, device):
 
 if __name__ == "__main__":
     main()
+
+
+def load_figures(port, requests=50, uploads=50, hints=10, hint_sets=5):
+    """The page's server (serve.py on 127.0.0.1:port) under a burst: `requests` colour requests of a 512x512
+    photo with `hints` hints each (one of `hint_sets` sets) and `uploads` uploads, all sent at once. Every colour
+    answer must equal the same request's answer alone beforehand and every upload must come back as the photo
+    it was; afterwards the server must answer as before. Latencies in ms, from send to the whole answer."""
+    import functools
+    import json
+
+    import skimage.data
+
+    from common.browser import call, multipart
+    from common.color import gray8, rgb_to_lab
+
+    photo = cv2.imencode(".png", gray8(rgb_to_lab(skimage.data.astronaut())[..., 0]))[1].tobytes()
+    rng = np.random.default_rng(0)
+    sets = [[{"x": int(x), "y": int(y), "colour": f"#{int(c):06x}"} for x, y, c in
+             zip(*rng.integers(0, 512, (2, hints)), rng.integers(0, 2**24, hints))] for _ in range(hint_sets)]
+    as_json = {"Content-Type": "application/json"}
+    key = json.loads(call(port, "POST", "/api/photo", *multipart("astronaut.png", photo))[1])["photo"]
+    bodies = [json.dumps({"photo": key, "model": "hints.pt", "hints": h}).encode() for h in sets]
+    alone = [call(port, "POST", "/api/colorize", body, as_json) for body in bodies]
+
+    def colour(i):
+        return "colorize", call(port, "POST", "/api/colorize", bodies[i % hint_sets], as_json) == alone[i % hint_sets]
+
+    def send(i):
+        status, body = call(port, "POST", "/api/photo", *multipart(f"upload{i}.png", photo))
+        return "upload", status == 200 and (json.loads(body)["width"], json.loads(body)["height"]) == (512, 512)
+
+    jobs = [functools.partial(colour, i) for i in range(requests)] + [functools.partial(send, i) for i in
+                                                                       range(uploads)]
+    done, seconds = all_at_once([jobs[i] for i in rng.permutation(len(jobs))])
+    after = call(port, "GET", "/api/models")[0] == 200 and call(
+        port, "POST", "/api/colorize", bodies[0], as_json) == alone[0]
+    figures = {"load_requests": requests, "load_uploads": uploads, "load_seconds": seconds, "load_after_ok": after}
+    for kind in ("colorize", "upload"):
+        ms = [t for k, t, _ in done if k == kind]
+        figures[f"load_{kind}_wrong"] = sum(not ok for k, _, ok in done if k == kind)
+        figures[f"load_{kind}_median_ms"] = float(np.median(ms))
+        figures[f"load_{kind}_p95_ms"] = float(np.percentile(ms, 95))
+    return figures
+
+
+def all_at_once(jobs):
+    """Each job (-> (kind, ok)) on a thread of its own, all started together: (kind, ms to its answer, ok) for
+    each, and the seconds until the last answer."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    def timed(job):
+        tic = time.perf_counter()
+        kind, ok = job()
+        return kind, (time.perf_counter() - tic) * 1000, ok
+
+    tic = time.perf_counter()
+    with ThreadPoolExecutor(len(jobs)) as pool:
+        done = list(pool.map(timed, jobs))
+    return done, time.perf_counter() - tic
+
+
+def load_summary(f):
+    return (f"page server under load: {f['load_requests']} colour requests with hints and {f['load_uploads']} uploads "
+            f"at once, answered in {f['load_seconds']:.1f} s; colour p95 {f['load_colorize_p95_ms']:.0f} ms (median "
+            f"{f['load_colorize_median_ms']:.0f}), upload p95 {f['load_upload_p95_ms']:.0f} ms (median "
+            f"{f['load_upload_median_ms']:.0f}); wrong answers {f['load_colorize_wrong'] + f['load_upload_wrong']}; "
+            f"{'answering normally' if f['load_after_ok'] else 'NOT answering normally'} afterwards")

@@ -8,6 +8,7 @@ from pathlib import Path
 from common.cli import UserError, add_common_args, guarded, keep_freed_memory, prepare
 
 PRETRAINED = Path(__file__).resolve().parent / "pretrained"
+GRACE_SECONDS = 2  # after SIGTERM or Ctrl-C, requests still running get this long before they are stopped
 
 
 def parse_args(argv=None):
@@ -20,6 +21,12 @@ def parse_args(argv=None):
                    "the shipped ones)")
     p.add_argument("--max-pixels", type=float, default=100e6,
                    help="refuse larger photos, a decompression-bomb guard (default: %(default).0f)")
+    p.add_argument("--max-upload", type=float, default=100,
+                   help="refuse uploads of more megabytes (MiB), cut off while they arrive (default: %(default)g)")
+    p.add_argument("--allow-host", action="append", default=[], metavar="NAME",
+                   help="a host name the page may be opened at besides 127.0.0.1, localhost and --host (this "
+                        "machine's name or address on the network with --host 0.0.0.0; repeat for several; '*' "
+                        "for any, which lets pages on names that resolve here use the server)")
     add_common_args(p)
     return p.parse_args(argv)
 
@@ -37,22 +44,26 @@ def free(host, port):
 @guarded
 def main(argv=None):
     args = parse_args(argv)
+    if args.max_upload <= 0:
+        raise UserError(f"--max-upload {args.max_upload:g}: give a number of megabytes above 0")
     free(args.host, args.port)
     import uvicorn
 
-    from common.server import create_app
+    from common.server import LOCAL_HOSTS, create_app
 
     device = prepare(args)
-    keep_freed_memory()  # each request reuses the last one's memory: a temperature move 178 -> 114 ms here
+    keep_freed_memory()  # each request reuses the last one's memory instead of page-faulting it in anew
     if not any(args.pretrained.glob("*.pt")):
         raise UserError(f"{args.pretrained}: no models (.pt) there; pass --pretrained with the shipped pretrained/")
     if args.host not in ("127.0.0.1", "localhost", "::1"):
         print(f"warning: listening on {args.host}: anyone who can reach this machine can use the page and what "
-              "it is sent", file=sys.stderr)
-    app = create_app(args.pretrained, device, args.max_pixels)
-    shown = "127.0.0.1" if args.host == "0.0.0.0" else args.host
+              "it is sent" + ("" if args.allow_host else "; name the address they will open with --allow-host"),
+              file=sys.stderr)
+    hosts = (*LOCAL_HOSTS, args.host, *args.allow_host)
+    app = create_app(args.pretrained, device, args.max_pixels, hosts=hosts, max_upload=int(args.max_upload * 2**20))
+    shown = "127.0.0.1" if args.host in ("0.0.0.0", "::") else args.host
     print(f"colorize page: open http://{shown}:{args.port}/ in your browser (Ctrl-C stops it); {device}")
-    uvicorn.run(app, host=args.host, port=args.port, log_level="warning")
+    uvicorn.run(app, host=args.host, port=args.port, log_level="warning", timeout_graceful_shutdown=GRACE_SECONDS)
 
 
 if __name__ == "__main__":

@@ -1,10 +1,17 @@
 """The page in a real browser, for its test and its latency benchmark: the app served by uvicorn on
-127.0.0.1 in a thread, and Debian's headless Chromium driven by Selenium (`make setup-browser`)."""
+127.0.0.1 in a thread, or serve.py as a process of its own, and Debian's headless Chromium driven by Selenium
+(`make setup-browser`)."""
 import contextlib
+import http.client
 import shutil
 import socket
+import subprocess
+import sys
 import threading
 import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
 
 CHROMIUM_FLAGS = ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-quic",
                   "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync",
@@ -15,14 +22,18 @@ def installed():
     return bool(shutil.which("chromium") and shutil.which("chromedriver"))
 
 
+def free_port():
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
 @contextlib.contextmanager
 def served(app):
     """The app's address while it is served on a free port of 127.0.0.1."""
     import uvicorn
 
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+    port = free_port()
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
@@ -67,3 +78,50 @@ def click_photo(driver, element_id, x, y, width, height):
     size = img.size
     ActionChains(driver).move_to_element_with_offset(
         img, ((x + 0.5) / width - 0.5) * size["width"], ((y + 0.5) / height - 0.5) * size["height"]).click().perform()
+
+
+@contextlib.contextmanager
+def serve_process(*flags, start_seconds=120):
+    """serve.py started as users start it, on a free port of 127.0.0.1: (process, port) once it listens; killed
+    afterwards if it still runs."""
+    port = free_port()
+    process = subprocess.Popen([sys.executable, "serve.py", "--port", str(port), *flags], cwd=ROOT,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + start_seconds
+        while not listening(port):
+            if process.poll() is not None:
+                raise RuntimeError(f"serve.py ended: {process.stderr.read().decode().strip()}")
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"serve.py did not listen on 127.0.0.1:{port} within {start_seconds} s")
+            time.sleep(0.1)
+        yield process, port
+    finally:
+        if process.poll() is None:
+            process.kill()
+        process.wait()
+        process.stderr.close()
+
+
+def listening(port):
+    with socket.socket() as probe:
+        return probe.connect_ex(("127.0.0.1", port)) == 0
+
+
+def call(port, method, url, body=None, headers=None, timeout=300):
+    """(status, body) of one request to 127.0.0.1:port on a connection of its own."""
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+    try:
+        connection.request(method, url, body=body, headers=headers or {})
+        response = connection.getresponse()
+        return response.status, response.read()
+    finally:
+        connection.close()
+
+
+def multipart(name, data, boundary="colorize-upload"):
+    """(body, headers) of a form upload of one file as the page sends it."""
+    head = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"photo\"; filename=\"{name}\"\r\n"
+            "Content-Type: application/octet-stream\r\n\r\n").encode()
+    return head + data + f"\r\n--{boundary}--\r\n".encode(), {
+        "Content-Type": f"multipart/form-data; boundary={boundary}"}

@@ -92,14 +92,24 @@ def upsample(channel, shape):
     return cv2.resize(channel, (shape[1], shape[0]), interpolation=cv2.INTER_LINEAR)
 
 
-def render(img, L, ab_small, faces=()):
+class StoppedError(Exception):
+    """Whoever asked for the picture no longer wants it (the page's client went away, or the server stops)."""
+
+
+def check(stop):
+    if stop is not None and stop.is_set():
+        raise StoppedError
+
+
+def render(img, L, ab_small, faces=(), stop=None):
     """The colour picture: ab (2,h,w) upsampled to L's size, face patches blended in, merged with L, in the
-    input's depth and alpha."""
+    input's depth and alpha. A set `stop` event ends the work between strips (StoppedError)."""
     a, b = (upsample(c, L.shape) for c in ab_small)
     if faces:
         blend(a, b, faces)
     rgb = np.empty((*L.shape, 4 if img.ndim == 3 and img.shape[2] == 4 else 3), img.dtype)
     for rows in strips(L.shape[0]):
+        check(stop)
         rgb[rows] = compose(fit_gamut(L[rows], np.dstack([a[rows], b[rows]])), img[rows])
     return rgb
 
@@ -119,8 +129,9 @@ def colorize(model, images, size, device, confidence=False, faces=None, hints=No
 
 def colorize_later(model, images, size, device, confidence=False, faces=None, hints=None, found=None):
     """`colorize` in two halves: the forward passes now, while the model is as it is, and the CPU work
-    (upsampling, gamut, RGB) in the returned function, which another thread may call. `found`: the faces of
-    each image as `find_faces` gave them, for a caller that colours the same photo again (the page)."""
+    (upsampling, gamut, RGB) in the returned function, which another thread may call and stop with an event.
+    `found`: the faces of each image as `find_faces` gave them, for a caller that colours the same photo again
+    (the page)."""
     hints = hints or [None] * len(images)
     hinted = [h is not None and len(h) > 0 for h in hints]
     if not model.hints and any(hinted):
@@ -139,8 +150,8 @@ def colorize_later(model, images, size, device, confidence=False, faces=None, hi
     patches = [[(next(face_ab), square) for square in image_squares] for image_squares in squares]
     bins = getattr(model, "bins", None)
 
-    def pictures():
-        return [Colorized(render(img, L, ab, image_patches),
+    def pictures(stop=None):
+        return [Colorized(render(img, L, ab, image_patches, stop),
                           None if h is None else upsample(h, L.shape) / np.log(bins), len(image_faces))
                 for img, L, ab, h, image_patches, image_faces in zip(images, Ls, ab_small, entropy, patches, found)]
 

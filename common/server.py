@@ -3,20 +3,32 @@
 A Starlette app over the one road (`inference.colorize`): the page sends the photo once, then asks for the
 colour picture (a preview while steering, the full resolution to download) with the current model,
 temperature and hints, for the classifier's suggested colours at a pixel, and for the hints as a hint picture
-that `colorize.py --hints` reads. Photos live in memory only (a few, the most recently used); an upload goes
-through a temporary file, removed at once, so it meets exactly colorize.py's checks and --max-pixels guard.
+that `colorize.py --hints` reads. Photos live in memory only (the most recently used, within a memory budget);
+an upload streams to a temporary file, removed at once, so it meets exactly colorize.py's checks and
+--max-pixels guard.
+
+It serves the user's own browser and nothing else: a request for another host name (DNS rebinding) or a
+state-changing request from another origin (any web page the user visits) is refused, bodies are cut at their
+limit while they stream in, and work for a client that went away, or a server told to stop, ends early.
 """
+import asyncio
+import functools
 import secrets
+import shutil
 import tempfile
 import threading
 from collections import OrderedDict
 from pathlib import Path
+from urllib.parse import quote, urlsplit
 
+import anyio
 import cv2
 import numpy as np
 import torch
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import Headers, UploadFile
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, Response
 from starlette.routing import Mount, Route
@@ -29,16 +41,23 @@ from .data import ImageError
 from .faces import FRAMING_FILE, find_faces, load_framing
 from .files import IMAGE_SUFFIXES
 from .hints import parse_point, point_hints
-from .inference import colorize_later, fit_gamut, lightness, predict, shrink
+from .inference import StoppedError, check, colorize_later, fit_gamut, lightness, predict, shrink
+from .models import PRESETS
 from .photos import heat_map, load, points_as_picture
 from .plots import encode
 
 PAGE = Path(__file__).resolve().parent.parent / "page"
-PHOTOS_KEPT = 4  # photos held in memory, the least recently used dropped first
+PHOTOS_KEPT = 64  # photos held at most, the least recently used dropped first...
+PHOTO_MEMORY = 2**30  # ...and while their pixels take more than this many bytes (the newest always stays)
 PREVIEW_SIDE = 1280  # the page steers on a preview of at most this many pixels on its long side
 SUGGESTIONS = 6
 FACES_MIN_SIZE = 40  # px, colorize.py's --faces-min-size default
-MAX_UPLOAD = 200 * 2**20  # bytes
+MAX_UPLOAD = 100 * 2**20  # bytes, serve.py's --max-upload default: a 100 MP JPEG, a 30 MP 8-bit TIFF
+MAX_JSON = 256 * 2**10  # bytes of a JSON request; MAX_HINTS hints take a tenth of it
+MAX_HINTS = 500  # hint points in one request: far more than anyone clicks, few enough to answer at once
+MAX_COLOUR = 64  # characters of a colour: '#rrggbb' or a CSS name
+LOCAL_HOSTS = ("127.0.0.1", "localhost", "::1")
+SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
 
 
 class BadRequestError(Exception):
@@ -47,6 +66,126 @@ class BadRequestError(Exception):
     def __init__(self, message, status=400):
         super().__init__(message)
         self.status = status
+
+
+def shown(value, limit=40):
+    """A value of the request quoted in a message, cut short: an error never echoes a megabyte back."""
+    text = repr(value)
+    return text if len(text) <= limit else text[:limit] + "...'"
+
+
+def host_name(host):
+    """The name in a Host header or an origin's netloc, lower case, without its port or IPv6 brackets."""
+    host = host.strip().lower()
+    if host.startswith("["):
+        return host[1:host.find("]")] if "]" in host else host
+    return host.rsplit(":", 1)[0] if host.count(":") == 1 else host
+
+
+def refusal(method, scheme, headers, hosts):
+    """Why another web page could be behind this request, or None. The Host must be one this server answers
+    to (a page on a name that resolves to 127.0.0.1 sends its own), and a state-changing request must come
+    from the page itself: its Origin, when the browser sends one, is this very scheme, host and port."""
+    host = headers.get("host", "")
+    if "*" not in hosts and host_name(host) not in hosts:
+        return (f"this server answers to {', '.join(sorted(hosts))}, not to host {shown(host)}; open the page at "
+                "one of those, or start serve.py with --allow-host NAME")
+    if method in SAFE_METHODS:
+        return None
+    origin = headers.get("origin")
+    if origin is not None:
+        parts = urlsplit(origin)
+        if parts.scheme != scheme or parts.netloc.lower() != host.lower():
+            return f"a page from {shown(origin)} may not use this server; open http://{host}/ itself"
+    elif headers.get("sec-fetch-site", "same-origin") not in ("same-origin", "none"):
+        return "a request made by another web page may not use this server"
+    return None
+
+
+class LocalOnly:
+    """ASGI middleware that answers `refusal`s with a 403 before the app sees them."""
+
+    def __init__(self, app, hosts):
+        self.app, self.hosts = app, {host_name(h) for h in hosts}
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] == "http":
+            problem = refusal(scope["method"], scope["scheme"], Headers(scope=scope), self.hosts)
+            if problem:
+                return await JSONResponse({"error": problem}, status_code=403)(scope, receive, send)
+        await self.app(scope, receive, send)
+
+
+def limited(request, limit, what):
+    """The request with its body cut at `limit` bytes: a larger declared length is refused before anything is
+    read, and a body that runs past the limit (chunked, or lying) is refused the moment it does."""
+    too_large = BadRequestError(f"{what} is larger than this server takes ({limit / 2**20:.3g} MB)", 413)
+    length = request.headers.get("content-length", "")
+    if length.isdigit() and int(length) > limit:
+        raise too_large
+    seen = 0
+
+    async def receive():
+        nonlocal seen
+        message = await request.receive()
+        seen += len(message.get("body", b""))
+        if seen > limit:
+            raise too_large
+        return message
+
+    return Request(request.scope, receive)
+
+
+async def json_body(request):
+    if request.headers.get("content-type", "").split(";")[0].strip().lower() != "application/json":
+        raise BadRequestError("send the request as JSON (Content-Type: application/json)", 415)
+    request = limited(request, MAX_JSON, "the request")
+    try:
+        body = await request.json()
+    except ValueError as e:
+        raise BadRequestError("the request is not JSON") from e
+    if not isinstance(body, dict):
+        raise BadRequestError("the request is not a JSON object")
+    return body
+
+
+async def until_done(request, job, *args):
+    """`job(stop, *args)` on a worker thread. `stop` is set when the client goes away or the request is
+    cancelled (the server stopping), so the job ends early (StoppedError) instead of finishing a picture that
+    nobody will see; the caller has read the whole body, so all the client can send next is its disconnect."""
+    stop = threading.Event()
+
+    async def client_gone():
+        while (await request.receive())["type"] != "http.disconnect":
+            pass
+        stop.set()
+
+    watcher = asyncio.ensure_future(client_gone())
+    try:
+        return await anyio.to_thread.run_sync(functools.partial(job, stop, *args), abandon_on_cancel=True)
+    finally:
+        stop.set()
+        watcher.cancel()
+
+
+def attachment(name):
+    """Content-Disposition for a download named in any script: an ASCII stand-in and the UTF-8 name (RFC 6266)."""
+    ascii_name = "".join(c if 32 <= ord(c) < 127 and c not in '"\\' else "_" for c in name)
+    return f"attachment; filename=\"{ascii_name}\"; filename*=UTF-8''{quote(name, safe='')}"
+
+
+def plain_name(state):
+    """What a checkpoint does, in the words of someone choosing a model on the page."""
+    config = state["config"]
+    if state["model"] == "regressor":
+        return "One mean colour for the whole photo (regressor)"
+    if config.get("hints"):
+        return "Follows the colours you click (hint model)"
+    if state["model"] == "classifier":
+        return "Vivid colours (classifier)"
+    net = "U-Net" if config.get("unet") else next(
+        (f"Network {k}" for k, v in PRESETS.items() if list(v) == list(config["features"])), "custom network")
+    return f"Calm colours ({net}{', tanh output' if config.get('tanh') else ''})"
 
 
 class Models:
@@ -62,7 +201,7 @@ class Models:
 
     def get(self, name):
         if name not in self.names():
-            raise BadRequestError(f"no model {name!r}; choose one of {', '.join(self.names())}", 404)
+            raise BadRequestError(f"no model {shown(name)}; choose one of {', '.join(self.names())}", 404)
         with self.guard:
             if name not in self.loaded:
                 model, state = load_model(self.folder / name, self.device)
@@ -73,32 +212,45 @@ class Models:
         out = []
         for name in self.names():
             model, state, _ = self.get(name)
-            out.append({"name": name, "hints": bool(model.hints), "classifier": state["model"] == "classifier",
+            out.append({"name": name, "label": plain_name(state), "hints": bool(model.hints),
+                        "classifier": state["model"] == "classifier",
                         "temperature": getattr(model, "temperature", None),
                         "mse_ab": state.get("metrics", {}).get("mse_ab")})
         return out
 
 
+def preview_of(img):
+    """The photo at most PREVIEW_SIDE on its long side, and never under 1 pixel on its short one."""
+    scale = min(1.0, PREVIEW_SIDE / max(img.shape[:2]))
+    if scale == 1:
+        return img, scale
+    size = (max(1, round(img.shape[1] * scale)), max(1, round(img.shape[0] * scale)))
+    return cv2.resize(img, size, interpolation=cv2.INTER_AREA), scale
+
+
 class Photos:
-    """Decoded photos by id, the PHOTOS_KEPT most recently used, with their previews, L, and what the page
-    asks of them again and again: the classifier's bins, the faces in the preview."""
+    """Decoded photos by id, the most recently used within PHOTOS_KEPT and PHOTO_MEMORY, with their previews,
+    L, and what the page asks of them again and again: the classifier's bins, the faces in the preview."""
 
     def __init__(self):
         self.items, self.guard = OrderedDict(), threading.Lock()
 
     def add(self, name, img):
-        scale = min(1.0, PREVIEW_SIDE / max(img.shape[:2]))
-        preview = img if scale == 1 else cv2.resize(img, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
-        photo = {"name": name, "img": img, "preview": preview, "scale": scale, "L": lightness(img), "logits": {},
-                 "faces": None}
+        preview, scale = preview_of(img)
+        L = lightness(img)
+        photo = {"name": name, "img": img, "preview": preview, "scale": scale, "L": L, "logits": {}, "faces": None,
+                 "bytes": img.nbytes + preview.nbytes + L.nbytes}
         key = secrets.token_urlsafe(12)
         with self.guard:
             self.items[key] = photo
-            while len(self.items) > PHOTOS_KEPT:
+            while len(self.items) > 1 and (len(self.items) > PHOTOS_KEPT or
+                                           sum(p["bytes"] for p in self.items.values()) > PHOTO_MEMORY):
                 self.items.popitem(last=False)
         return key, photo
 
     def get(self, key):
+        if not isinstance(key, str):
+            raise BadRequestError("name the photo by the id its upload answered (\"photo\": a string)")
         with self.guard:
             if key not in self.items:
                 raise BadRequestError("this photo is no longer held by the server (it keeps the last few); "
@@ -107,14 +259,16 @@ class Photos:
             return self.items[key]
 
 
-def decode_upload(data, filename, max_pixels):
-    """An uploaded file decoded by colorize.py's own checks; ImageError messages name the upload."""
+def decode_upload(stream, filename, max_pixels):
+    """An uploaded file, copied from its spool to a file of its own, decoded by colorize.py's own checks;
+    ImageError messages name the upload."""
     suffix = Path(filename).suffix.lower()
     if suffix not in IMAGE_SUFFIXES:
         raise BadRequestError(f"{filename}: not a picture this tool reads ({', '.join(sorted(IMAGE_SUFFIXES))})", 415)
     with tempfile.TemporaryDirectory(prefix="colorize-upload-") as folder:
         path = Path(folder) / f"upload{suffix}"
-        path.write_bytes(data)
+        with open(path, "wb") as f:
+            shutil.copyfileobj(stream, f)
         try:
             return load(path, max_pixels)
         except ImageError as e:
@@ -123,13 +277,21 @@ def decode_upload(data, filename, max_pixels):
 
 
 def hints_of(body, shape):
-    """The request's hint points ([{"x", "y", "colour"}] in the pixels of a photo of `shape`) as (x, y, rgb)."""
+    """The request's hint points ([{"x", "y", "colour"}] in the pixels of a photo of `shape`) as (x, y, rgb),
+    refused whole past MAX_HINTS before any is read."""
+    hints = body.get("hints") or []
+    if not isinstance(hints, list):
+        raise BadRequestError(f"hints {shown(hints)} are not a list of {{x, y, colour}}")
+    if len(hints) > MAX_HINTS:
+        raise BadRequestError(f"{len(hints)} hints in one request; at most {MAX_HINTS}")
     points = []
-    for hint in body.get("hints") or []:
+    for hint in hints:
         try:
-            x, y, colour = int(hint["x"]), int(hint["y"]), str(hint["colour"])
-        except (KeyError, TypeError, ValueError) as e:
-            raise BadRequestError(f"bad hint {hint!r}: a hint is {{x, y, colour}}, x and y whole pixels") from e
+            x, y, colour = int(hint["x"]), int(hint["y"]), hint["colour"]
+        except (KeyError, TypeError, ValueError, OverflowError) as e:
+            raise BadRequestError(f"bad hint {shown(hint)}: a hint is {{x, y, colour}}, x and y whole pixels") from e
+        if not isinstance(colour, str) or len(colour) > MAX_COLOUR:
+            raise BadRequestError(f"bad hint colour {shown(colour)}: use #rrggbb or a name such as red")
         try:
             x, y, rgb = parse_point(f"{x},{y},{colour}")
         except ValueError as e:
@@ -138,6 +300,15 @@ def hints_of(body, shape):
             raise BadRequestError(f"hint {x},{y} is outside the photo ({shape[1]}x{shape[0]})")
         points.append((x, y, rgb))
     return points
+
+
+def temperature_of(body):
+    """The classifier's temperature asked for: None for the model's own, else a number from 0 (the most likely
+    bin) to 1 (the mean of the bins)."""
+    t = body.get("temperature")
+    if t is not None and (isinstance(t, bool) or not isinstance(t, (int, float)) or not 0 <= t <= 1):
+        raise BadRequestError(f"temperature {shown(t)} is not a number from 0 to 1")
+    return None if t is None else float(t)
 
 
 def jpeg(img):
@@ -149,18 +320,22 @@ def png(img):
     return encode(img).tobytes()
 
 
-def create_app(pretrained, device, max_pixels=100e6, default_model="classifier.pt"):
+def create_app(pretrained, device, max_pixels=100e6, default_model="classifier.pt", hosts=LOCAL_HOSTS,
+               max_upload=MAX_UPLOAD):
+    """The page's app. `hosts`: the names it answers to ('*' for any); `max_upload`: bytes of an upload."""
     models, photos = Models(pretrained, device), Photos()
     framing = load_framing() if FRAMING_FILE.is_file() else None
 
-    def colour(body, full):
+    def colour(stop, body, full):
         photo = photos.get(body.get("photo"))
-        model, state, lock = models.get(body.get("model") or default_model)
+        name = body.get("model") or default_model
+        model, state, lock = models.get(name)
         img = photo["img"] if full else photo["preview"]
         size = training_size(state)
         points = hints_of(body, photo["img"].shape[:2])
         if points and not model.hints:
-            raise BadRequestError(f"{body.get('model')} takes no colour hints; choose a hint model such as hints.pt")
+            raise BadRequestError(f"{name} takes no colour hints; choose a hint model such as hints.pt")
+        temperature = temperature_of(body)
         scale = 1.0 if full else photo["scale"]
         hints = point_hints([(int(x * scale), int(y * scale), rgb) for x, y, rgb in points], img.shape[:2], size)
         faces, found = ((framing, FACES_MIN_SIZE) if framing else None), None
@@ -169,18 +344,17 @@ def create_app(pretrained, device, max_pixels=100e6, default_model="classifier.p
                 photo["faces"] = find_faces(lightness(img), *faces)
             found = [photo["faces"]]
         confidence = bool(body.get("confidence")) and hasattr(model, "bins")
-        temperature = body.get("temperature")
-        if temperature is not None and not isinstance(temperature, (int, float)):
-            raise BadRequestError(f"temperature {temperature!r} is not a number")
+        check(stop)
         with lock:
             if temperature is not None and hasattr(model, "temperature"):
-                saved, model.temperature = model.temperature, float(temperature)
+                saved, model.temperature = model.temperature, temperature
             try:
                 pictures = colorize_later(model, [img], size, device, confidence, faces, [hints], found)
             finally:
                 if temperature is not None and hasattr(model, "temperature"):
                     model.temperature = saved
-        result = pictures()[0]
+        result = pictures(stop)[0]
+        check(stop)
         if confidence:
             return jpeg(heat_map(result.confidence))
         return png(result.rgb) if full else jpeg(result.rgb)
@@ -210,26 +384,18 @@ def create_app(pretrained, device, max_pixels=100e6, default_model="classifier.p
         return [{"colour": "#" + "".join(f"{int(v):02x}" for v in c), "probability": float(q), "bin": int(b),
                  "ab": [float(v) for v in a]} for c, q, b, a in zip(rgb, p, bins, ab)]
 
-    async def json_body(request):
-        try:
-            body = await request.json()
-        except ValueError as e:
-            raise BadRequestError("the request is not JSON") from e
-        if not isinstance(body, dict):
-            raise BadRequestError("the request is not a JSON object")
-        return body
-
     async def upload(request: Request):
-        form = await request.form(max_part_size=MAX_UPLOAD)
-        file = form.get("photo")
-        if file is None or not hasattr(file, "read"):
-            raise BadRequestError("no photo in the upload (a form field named photo)")
-        data = await file.read()
-        if not data:
-            raise BadRequestError(f"{file.filename}: empty file")
-        img = await run_in_threadpool(decode_upload, data, file.filename or "upload", max_pixels)
-        key, photo = await run_in_threadpool(photos.add, file.filename, img)
-        return JSONResponse({"photo": key, "name": file.filename, "width": img.shape[1], "height": img.shape[0],
+        request = limited(request, max_upload, "the photo")
+        async with request.form(max_files=1, max_fields=4, max_part_size=4096) as form:
+            file = form.get("photo")
+            if not isinstance(file, UploadFile):
+                raise BadRequestError("no photo in the upload (a form field named photo)")
+            name = Path(file.filename or "upload").name
+            if not file.size:
+                raise BadRequestError(f"{name}: empty file")
+            img = await run_in_threadpool(decode_upload, file.file, name, max_pixels)
+        key, photo = await run_in_threadpool(photos.add, name, img)
+        return JSONResponse({"photo": key, "name": name, "width": img.shape[1], "height": img.shape[0],
                              "preview_width": photo["preview"].shape[1], "preview_height": photo["preview"].shape[0],
                              "gray": f"/api/gray/{key}"})
 
@@ -241,14 +407,14 @@ def create_app(pretrained, device, max_pixels=100e6, default_model="classifier.p
 
     async def preview(request: Request):
         body = await json_body(request)
-        return Response(await run_in_threadpool(colour, body, False), media_type="image/jpeg")
+        return Response(await until_done(request, colour, body, False), media_type="image/jpeg")
 
     async def download(request: Request):
         body = await json_body(request)
         photo = await run_in_threadpool(photos.get, body.get("photo"))
-        data = await run_in_threadpool(colour, {**body, "confidence": False}, True)
-        return Response(data, media_type="image/png", headers={
-            "Content-Disposition": f'attachment; filename="{Path(photo["name"]).stem}_color.png"'})
+        data = await until_done(request, colour, {**body, "confidence": False}, True)
+        return Response(data, media_type="image/png",
+                        headers={"Content-Disposition": attachment(f"{Path(photo['name']).stem}_color.png")})
 
     async def hint_picture(request: Request):
         body = await json_body(request)
@@ -256,8 +422,8 @@ def create_app(pretrained, device, max_pixels=100e6, default_model="classifier.p
         _, state, _ = models.get(body.get("model") or "hints.pt")
         points = hints_of(body, photo["img"].shape[:2])
         picture = points_as_picture(points, photo["img"].shape[:2], training_size(state))
-        return Response(png(picture), media_type="image/png", headers={
-            "Content-Disposition": f'attachment; filename="{Path(photo["name"]).stem}_hints.png"'})
+        return Response(png(picture), media_type="image/png",
+                        headers={"Content-Disposition": attachment(f"{Path(photo['name']).stem}_hints.png")})
 
     async def suggest(request: Request):
         q = request.query_params
@@ -274,15 +440,19 @@ def create_app(pretrained, device, max_pixels=100e6, default_model="classifier.p
     async def index(request: Request):
         return FileResponse(PAGE / "index.html")
 
-    async def bad_request(request, exc):
-        return JSONResponse({"error": str(exc)}, status_code=exc.status)
+    async def error(request, exc):
+        status = getattr(exc, "status", None) or getattr(exc, "status_code", 422)
+        closing = {"Connection": "close"} if status == 413 else {}  # the rest of a body too large is not read
+        return JSONResponse({"error": str(getattr(exc, "detail", None) or exc)}, status_code=status, headers=closing)
 
-    async def user_error(request, exc):
-        return JSONResponse({"error": str(exc)}, status_code=422)
+    async def stopped(request, exc):
+        return Response(status_code=503)  # nobody is waiting for it: the client went away, or the server stops
 
     routes = [Route("/", index), Route("/api/models", model_list), Route("/api/photo", upload, methods=["POST"]),
               Route("/api/gray/{key}", gray), Route("/api/colorize", preview, methods=["POST"]),
               Route("/api/download", download, methods=["POST"]),
               Route("/api/hints-picture", hint_picture, methods=["POST"]), Route("/api/suggest", suggest),
               Mount("/static", StaticFiles(directory=PAGE), name="static")]
-    return Starlette(routes=routes, exception_handlers={BadRequestError: bad_request, UserError: user_error})
+    app = Starlette(routes=routes, exception_handlers={BadRequestError: error, UserError: error,
+                                                       HTTPException: error, StoppedError: stopped})
+    return LocalOnly(app, hosts)

@@ -44,7 +44,8 @@ async function loadModels() {
   const { models, default: chosen } = await (await call("/api/models")).json();
   state.models = models;
   $("model").replaceChildren(...models.map((m) => {
-    const option = new Option(`${m.name}${m.hints ? " (takes hints)" : ""}`, m.name);
+    const option = new Option(`${m.label} - ${m.name}`, m.name);
+    option.title = m.mse_ab == null ? m.name : `${m.name}: ab MSE ${m.mse_ab.toFixed(1)} on the test faces`;
     option.selected = m.name === chosen;
     return option;
   }));
@@ -69,12 +70,15 @@ async function open(file) {
   try {
     state.photo = await (await call("/api/photo", { method: "POST", body: form })).json();
   } catch (e) {
-    $("status").textContent = "Open or drop a black-and-white photo.";
+    $("status").textContent = state.photo
+      ? `Could not open ${file.name}; still showing ${state.photo.name}.` : `Could not open ${file.name}.`;
     showError(e.message);
     return;
   }
   state.hints = [];
   state.history = [];
+  $("empty").hidden = true;
+  document.querySelectorAll("figure").forEach((f) => { f.hidden = false; });
   $("gray").src = state.photo.gray;
   for (const id of ["download", "download-hints", "clear"]) $(id).disabled = false;
   drawMarkers();
@@ -189,10 +193,15 @@ async function openPicker(event, at, index) {
     const { suggestions } = await (await call(`/api/suggest?${query}`)).json();
     $("swatches").replaceChildren(...suggestions.map((s) => {
       const swatch = document.createElement("button");
+      const chip = document.createElement("span");
+      const share = document.createElement("span");
       swatch.className = "swatch";
-      swatch.style.background = s.colour;
+      chip.className = "chip";
+      chip.style.background = s.colour;
+      share.className = "share";
+      share.textContent = `${(s.probability * 100).toFixed(0)}%`;
       swatch.title = `${s.colour}: ${(s.probability * 100).toFixed(0)}% likely (${source.name})`;
-      swatch.textContent = `${(s.probability * 100).toFixed(0)}%`;
+      swatch.append(chip, share);
       swatch.addEventListener("click", () => choose(s.colour));
       return swatch;
     }));
@@ -214,10 +223,12 @@ function choose(colour) {
 async function save(url, body, fallback) {
   try {
     const response = await post(url, body);
-    const match = /filename="([^"]+)"/.exec(response.headers.get("Content-Disposition") || "");
+    const header = response.headers.get("Content-Disposition") || "";
+    const utf8 = /filename\*=UTF-8''([^;]+)/.exec(header);
+    const plain = /filename="([^"]+)"/.exec(header);
     const link = document.createElement("a");
     link.href = URL.createObjectURL(await response.blob());
-    link.download = match ? match[1] : fallback;
+    link.download = utf8 ? decodeURIComponent(utf8[1]) : plain ? plain[1] : fallback;
     link.click();
   } catch (e) {
     showError(e.message);

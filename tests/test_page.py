@@ -1,6 +1,7 @@
 """The web page of `make serve`: its API through Starlette's test client, and the page itself in a real
 headless Chromium (Debian's chromium and chromium-driver, installed by `make setup-browser`)."""
 import io
+import json
 import os
 import socket
 import struct
@@ -29,6 +30,7 @@ from tests.conftest import ROOT
 PRETRAINED = ROOT / "pretrained"
 CPU = torch.device("cpu")
 GREEN = "#1ea03c"
+LOCAL = "http://127.0.0.1:8000"  # the address the test client's requests name, one the app answers to
 
 
 def png(img):
@@ -45,7 +47,7 @@ def gray_astronaut():
 
 @pytest.fixture(scope="module")
 def client():
-    with TestClient(create_app(PRETRAINED, CPU)) as c:
+    with TestClient(create_app(PRETRAINED, CPU), base_url=LOCAL) as c:
         yield c
 
 
@@ -123,9 +125,103 @@ def test_bad_uploads_and_requests_get_a_4xx_with_a_message(client):
                          "unknown colour")):
         response = client.post("/api/colorize", json=body)
         assert 400 <= response.status_code < 500 and words in response.json()["error"], body
-    assert client.post("/api/colorize", content=b"{not json").status_code == 400
-    bad_temperature = client.post("/api/colorize", json={"photo": key, "model": "classifier.pt", "temperature": "hot"})
-    assert bad_temperature.status_code == 400 and "not a number" in bad_temperature.json()["error"]
+    as_json = {"Content-Type": "application/json"}
+    assert client.post("/api/colorize", content=b"{not json", headers=as_json).status_code == 400
+    assert client.post("/api/colorize", content=b'{"photo": "x"}').status_code == 415  # JSON only as JSON
+    for t in ('"hot"', "NaN", "Infinity", "-0.5", "2", "true"):  # JSON as Python reads it, NaN and all
+        content = f'{{"photo": "{key}", "model": "classifier.pt", "temperature": {t}}}'
+        answer = client.post("/api/colorize", headers=as_json, content=content)
+        assert answer.status_code == 400 and "not a number from 0 to 1" in answer.json()["error"], t
+
+
+def test_requests_that_used_to_break_the_server_get_a_4xx_or_work(client):
+    key = upload(client, png(gray_astronaut())).json()["photo"]
+    for body, words in (({"photo": ["a"]}, "photo"), ({"photo": {"a": 1}}, "photo"), ({"photo": None}, "photo"),
+                        ({"photo": key, "model": ["x"]}, "no model"), ({"photo": key, "hints": "red"}, "not a list"),
+                        ({"photo": key, "hints": [5]}, "bad hint"), ({"photo": key, "hints": [{"x": 1}]}, "bad hint"),
+                        ({"photo": key, "model": "hints.pt", "hints": [{"x": 1, "y": 1, "colour": 7}]}, "colour")):
+        response = client.post("/api/colorize", json=body)
+        assert 400 <= response.status_code < 500 and words in response.json()["error"], body
+    infinite = client.post("/api/colorize", headers={"Content-Type": "application/json"},
+                           content=f'{{"photo": "{key}", "hints": [{{"x": 1e999, "y": 1, "colour": "red"}}]}}')
+    assert infinite.status_code == 400 and "bad hint" in infinite.json()["error"]
+    long_colour = {"photo": key, "model": "hints.pt", "hints": [{"x": 1, "y": 1, "colour": "r" * 100_000}]}
+    response = client.post("/api/colorize", json=long_colour)
+    assert response.status_code == 400 and len(response.text) < 300  # refused without echoing it back
+    response = client.post("/api/colorize", json={**long_colour, "hints": long_colour["hints"] * 10})
+    assert response.status_code == 413 and "larger than this server takes" in response.json()["error"]
+    unnamed = client.post("/api/colorize", json={"photo": key, "hints": [{"x": 1, "y": 1, "colour": "red"}]})
+    assert unnamed.status_code == 400 and unnamed.json()["error"].startswith("classifier.pt takes no colour hints")
+    thin = upload(client, png(np.full((20000, 1), 120, np.uint8)), "thin.png").json()
+    assert (thin["preview_width"], thin["preview_height"]) == (1, 1280)
+    for body in ({"photo": thin["photo"]}, {"photo": thin["photo"], "model": "hints.pt",
+                                             "hints": [{"x": 0, "y": 19999, "colour": "red"}]}):
+        assert picture(client.post("/api/colorize", json=body)).shape == (1280, 1, 3)
+    assert picture(client.post("/api/download", json={"photo": thin["photo"]})).shape == (20000, 1, 3)
+
+
+def test_downloads_of_photos_named_in_any_script_keep_their_names(client):
+    from urllib.parse import unquote
+
+    for name in ("Бабушка 1952.png", "祖母.png", "l'été; 1952.png"):
+        key = upload(client, png(gray_astronaut()[:64, :64]), name).json()["photo"]
+        for url, suffix in (("/api/download", "_color.png"), ("/api/hints-picture", "_hints.png")):
+            response = client.post(url, json={"photo": key})
+            assert response.status_code == 200, (name, url)
+            header = response.headers["content-disposition"]
+            assert unquote(header.split("filename*=UTF-8''")[1]) == Path(name).stem + suffix
+            assert header.isascii() and header.count('"') == 2
+
+
+def test_a_hundred_thousand_hints_are_refused_before_any_is_read(client, monkeypatch):
+    import common.server as server
+
+    read = []
+    monkeypatch.setattr(server, "parse_point", lambda text: read.append(text))
+    key = upload(client, png(gray_astronaut())).json()["photo"]
+    hints = [{"x": 1, "y": 1, "colour": "red"}] * 100_000
+    response = client.post("/api/colorize", content=json.dumps({"photo": key, "model": "hints.pt", "hints": hints}),
+                           headers={"Content-Type": "application/json"})
+    assert response.status_code in (400, 413) and not read
+    response = client.post("/api/colorize", json={"photo": key, "model": "hints.pt",
+                                                  "hints": hints[:server.MAX_HINTS + 1]})
+    assert response.status_code == 400 and f"at most {server.MAX_HINTS}" in response.json()["error"] and not read
+
+
+def test_the_server_answers_only_its_own_host_and_its_own_page(client):
+    key = upload(client, png(gray_astronaut()[:64, :64])).json()["photo"]
+    body = json.dumps({"photo": key}).encode()
+    as_json = {"Content-Type": "application/json"}
+    for host in ("evil.example", "evil.example:8000", "127.0.0.1.evil.example", "localhost.:8000"):
+        refused = client.get("/api/models", headers={"Host": host})
+        assert refused.status_code == 403 and "--allow-host" in refused.json()["error"], host
+    for host in ("localhost:8000", "[::1]:8000", "127.0.0.1"):
+        assert client.get("/api/models", headers={"Host": host}).status_code == 200, host
+    for origin in ("http://evil.example", "http://127.0.0.1:9999", "null", "https://127.0.0.1:8000"):
+        refused = client.post("/api/colorize", content=body, headers={**as_json, "Origin": origin})
+        assert refused.status_code == 403 and "may not use this server" in refused.json()["error"], origin
+        sent = client.post("/api/photo", files={"photo": ("x.png", png(gray_astronaut()[:8, :8]))},
+                           headers={"Origin": origin})
+        assert sent.status_code == 403, origin
+    cross_site = client.post("/api/colorize", content=body, headers={**as_json, "Sec-Fetch-Site": "cross-site"})
+    assert cross_site.status_code == 403
+    same = client.post("/api/colorize", content=body, headers={**as_json, "Origin": LOCAL, "Sec-Fetch-Site":
+                                                               "same-origin"})
+    assert same.status_code == 200
+    with TestClient(create_app(PRETRAINED, CPU, hosts=("127.0.0.1", "studio.lan")), base_url=LOCAL) as other:
+        assert other.get("/api/models", headers={"Host": "studio.lan:8000"}).status_code == 200
+        assert other.get("/api/models", headers={"Host": "localhost"}).status_code == 403
+
+
+def test_uploads_are_cut_at_the_limit_while_they_arrive():
+    with TestClient(create_app(PRETRAINED, CPU, max_upload=2**20), base_url=LOCAL) as small:
+        fits = png(cv2.resize(gray_astronaut(), (256, 256)))
+        assert small.post("/api/photo", files={"photo": ("a.png", fits)}).status_code == 200
+        declared = small.post("/api/photo", files={"photo": ("big.png", bytes(2 * 2**20))})
+        assert declared.status_code == 413 and "larger than this server takes (1 MB)" in declared.json()["error"]
+        streamed = small.post("/api/photo", content=(bytes(64 * 2**10) for _ in range(64)),
+                              headers={"Content-Type": "multipart/form-data; boundary=x"})
+        assert streamed.status_code == 413  # no Content-Length: counted (test_serve.py streams to a real server)
 
 
 def test_concurrent_requests_share_the_models_and_match_serial_ones(client):
@@ -191,6 +287,14 @@ def browser(tmp_path):
         yield driver
 
 
+def screenshot(driver, name):
+    """The page as it looks now, into $PAGE_SCREENSHOTS (for docs/) or a temporary folder."""
+    import tempfile
+
+    shot = Path(os.environ.get("PAGE_SCREENSHOTS") or tempfile.mkdtemp()) / name
+    assert driver.save_screenshot(str(shot)) and shot.stat().st_size > 10_000
+
+
 def result_pixels(driver, x, y, radius):
     """The page's own result picture, read back through a canvas: mean RGB around photo pixel (x, y)."""
     return np.array(driver.execute_script("""
@@ -234,11 +338,24 @@ def test_the_page_in_chromium_takes_a_photo_a_click_and_a_colour(browser, tmp_pa
             wait.until(lambda d: updates(d) == shown[0])
 
         wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, "#model option"))
+        assert browser.find_element(By.ID, "empty").is_displayed()  # the first screen: where to drop a photo...
+        assert "Drop a black-and-white photo here" in browser.find_element(By.ID, "empty").text
+        assert not browser.find_element(By.ID, "gray").is_displayed()  # ...and no broken pictures
+        assert not browser.find_element(By.ID, "result").is_displayed()
+        labels = [o.text for o in browser.find_elements(By.CSS_SELECTOR, "#model option")]
+        assert "Vivid colours (classifier) - classifier.pt" in labels and len(labels) == 4
+        assert "bolder" in browser.find_element(By.ID, "temperature-box").text
+        screenshot(browser, "page_empty.png")
         browser.find_element(By.ID, "file").send_keys(str(notes))
         wait.until(lambda d: d.find_element(By.ID, "error").is_displayed())
         assert "notes.txt: not a picture" in browser.find_element(By.ID, "error").text
         then_updated(lambda: browser.find_element(By.ID, "file").send_keys(str(photo)))
         assert not browser.find_element(By.ID, "error").is_displayed()
+        assert not browser.find_element(By.ID, "empty").is_displayed()
+        browser.find_element(By.ID, "file").send_keys(str(notes))
+        wait.until(lambda d: d.find_element(By.ID, "error").is_displayed())
+        assert "Could not open notes.txt; still showing astronaut_gray.png" in browser.find_element(By.ID,
+                                                                                                   "status").text
         before = ab_near_click()
         then_updated(lambda: browser.find_element(By.ID, "confidence").click())
         assert browser.find_element(By.ID, "overlay").is_displayed()  # the classifier's entropy over the result
@@ -247,6 +364,10 @@ def test_the_page_in_chromium_takes_a_photo_a_click_and_a_colour(browser, tmp_pa
         click_photo(browser, "result", 100, 400, 512, 512)
         wait.until(lambda d: d.find_element(By.ID, "picker").is_displayed()
                    and d.find_elements(By.CSS_SELECTOR, "#swatches .swatch"))
+        share = browser.find_element(By.CSS_SELECTOR, "#swatches .swatch .share")
+        assert share.text.endswith("%") and int(share.value_of_css_property("font-size")[:-2]) >= 12
+        assert share.value_of_css_property("color") in ("rgba(17, 17, 17, 1)", "rgb(17, 17, 17)")  # dark on white
+        screenshot(browser, "page_suggestions.png")
         browser.find_element(By.ID, "free-text").send_keys(GREEN)
         then_updated(lambda: browser.find_element(By.ID, "use-free").click())
         after = ab_near_click()
@@ -256,8 +377,7 @@ def test_the_page_in_chromium_takes_a_photo_a_click_and_a_colour(browser, tmp_pa
         assert np.linalg.norm(after - target) < 0.65 * np.linalg.norm(before - target)
         hue = np.degrees(np.arctan2(after[1], after[0]) - np.arctan2(target[1], target[0]))
         assert abs((hue + 180) % 360 - 180) < 15  # the chosen hue; its chroma comes about half way
-        shot = Path(os.environ.get("PAGE_SCREENSHOT", tmp_path / "page.png"))
-        assert browser.save_screenshot(str(shot)) and shot.stat().st_size > 10_000
+        screenshot(browser, "page.png")
         then_updated(lambda: ActionChains(browser).drag_and_drop_by_offset(markers[0], 60, -80).perform())
         assert np.abs(marker_at() - (100, 400)).min() > 40  # 60 and 80 screen pixels of a 512 px picture shown 512 px
         assert np.linalg.norm(ab_near_click() - target) > np.linalg.norm(after - target)
@@ -272,7 +392,7 @@ def test_serve_warns_when_the_network_can_reach_it_and_prints_the_address(monkey
     import uvicorn
 
     ran = []
-    monkeypatch.setattr(uvicorn, "run", lambda app, host, port, log_level: ran.append((host, port)))
+    monkeypatch.setattr(uvicorn, "run", lambda app, host, port, **settings: ran.append((host, port)))
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
