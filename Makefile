@@ -27,12 +27,13 @@ export DATA
 PORT    ?= 8000
 
 .PHONY: setup setup-browser data split train train-regressor test compare experiments schedules bench demo serve \
-	lint check clean
+	lint check test-fast clean
 
 setup: $(VENV)/.installed
-$(VENV)/.installed: requirements.txt
+$(VENV)/.installed: requirements.txt pyproject.toml
 	test -x $(PY) || $(PYTHON_BASE) -m venv $(VENV)
 	$(PY) -m pip install -q --disable-pip-version-check -r requirements.txt
+	$(PY) -m pip install -q --disable-pip-version-check --no-deps --no-build-isolation -e .
 	touch $@
 
 # Debian's Chromium and its driver, for the page's browser test (apt needs root; sudo is used when there)
@@ -95,6 +96,10 @@ lint: setup
 
 check: lint
 	$(PY) -m pytest -q tests
+
+# the tests that need no training run, subprocess, server process or real data: a quick answer while editing
+test-fast: setup
+	$(PY) -m pytest -q -m "not slow" tests
 
 clean:
 	rm -rf $(RUNS) $(SPLIT)

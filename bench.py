@@ -86,8 +86,7 @@ def repeat(batch):
         yield batch
 
 
-@guarded
-def main(argv=None):
+def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__)
     p.add_argument("--data", default="data/split", help="split made by split_data.py (default: %(default)s)")
     p.add_argument("--net", type=int, choices=sorted(PRESETS), default=3)
@@ -113,14 +112,16 @@ def main(argv=None):
     args = p.parse_args(argv)
     if args.json:
         writable_dir(Path(args.json).parent)  # a minute of measuring must not end in an unwritable path
-    device = prepare(args)
-    keep_freed_memory()
+    return args
+
+
+def step_figures(args, device):
+    """The three training measurements: the model step alone, with our pipeline, with the naive one."""
     images, _ = load_folder(split_folders(args.data)[0])
     model = Colorizer(PRESETS[args.net]).to(device, memory_format=torch.channels_last)
     graphed = uses_graphs("auto", device, compile=False)
     optimizer = make_optimizer(model, 0.01, device, graphed=graphed)
     step = make_step(model, model, optimizer, device, "auto", graphed)  # what make train runs per batch
-
     ours = TrainBatches(images, args.batch_size, 10, 128, args.seed, device)
     ready = next(ours.epoch(0))
     loader = DataLoader(NaiveFaces(images, 10, 128), batch_size=args.batch_size, shuffle=True, num_workers=2,
@@ -129,11 +130,47 @@ def main(argv=None):
     sps = interleaved({"model_only": lambda: repeat(ready), "pipeline": lambda: ours.epoch(next(epochs)),
                        "naive": lambda: iter(loader)}, step, args.steps, args.warmup, args.rounds, device)
     model_only, pipeline, naive = sps["model_only"], sps["pipeline"], sps["naive"]
-    peak = peak_memory_mb(device)
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else f"cpu ({torch.get_num_threads()} threads)"
-    figures = {"device": name, "net": args.net, "batch_size": args.batch_size, "model_only_sps": model_only,
-               "pipeline_sps": pipeline, "naive_sps": naive, "pipeline_over_model": pipeline / model_only,
-               "pipeline_over_naive": pipeline / naive, "model_over_naive": model_only / naive, "peak_memory_mb": peak}
+    return {"device": name, "net": args.net, "batch_size": args.batch_size, "model_only_sps": model_only,
+            "pipeline_sps": pipeline, "naive_sps": naive, "pipeline_over_model": pipeline / model_only,
+            "pipeline_over_naive": pipeline / naive, "model_over_naive": model_only / naive,
+            "peak_memory_mb": peak_memory_mb(device)}
+
+
+def report(f):
+    print(f"device: {f['device']}, Network {f['net']}, batch {f['batch_size']}")
+    print(f"{'measurement':<44}{'samples/s':>12}")
+    print(f"{'(1) model step on ready tensors':<44}{f['model_only_sps']:>12.0f}")
+    print(f"{'(2) full step, our pipeline':<44}{f['pipeline_sps']:>12.0f}")
+    print(f"{'(3) full step, naive DataLoader pipeline':<44}{f['naive_sps']:>12.0f}")
+    print(f"(2)/(1) = {f['pipeline_over_model']:.2f}   (2)/(3) = {f['pipeline_over_naive']:.2f}   "
+          f"peak memory {f['peak_memory_mb']:.0f} MB")
+    print(f"(1)/(3) = {f['model_over_naive']:.2f}: no pipeline can take (2)/(3) past this here")
+    if "full_run_seconds" in f:
+        print(f"full run (make train): {f['full_run_epochs']} epochs in {f['full_run_seconds']:.1f}s end to end, "
+              f"test ab MSE {f['full_run_test_mse']:.2f}; epochs {f['full_run_epoch_seconds']:.1f}s = steps "
+              f"{f['full_run_step_seconds']:.1f}s + per-epoch extras {f['full_run_extras_seconds']:.2f}s "
+              f"({100 * f['full_run_extras_share']:.1f}%)")
+    for mp in PHOTO_SIZES:
+        if f"colorize_{mp}mp_mp_per_s" in f:
+            print(f"colorize.py, {mp} MP photo: {f[f'colorize_{mp}mp_mp_per_s']:.2f} MP/s end to end")
+    if "colorize_24mp_peak_rss_mb" in f:
+        print(f"colorize.py, 24 MP photo: peak RSS {f['colorize_24mp_peak_rss_mb']:.0f} MB")
+    if "page_hint_ms_median" in f:
+        print(f"web page, {f['page_photo']} photo: opened and colorized in {f['page_open_ms']:.0f} ms; hint to "
+              f"updated picture median {f['page_hint_ms_median']:.0f} ms over {len(f['page_hint_ms'])} hints (range "
+              f"{min(f['page_hint_ms']):.0f}-{max(f['page_hint_ms']):.0f} ms); temperature change to updated "
+              f"picture median {f['page_temperature_ms_median']:.0f} ms over {len(f['page_temperature_ms'])} moves")
+    if "load_colorize_p95_ms" in f:
+        print(load_summary(f))
+
+
+@guarded
+def main(argv=None):
+    args = parse_args(argv)
+    device = prepare(args)
+    keep_freed_memory()
+    figures = step_figures(args, device)
     if args.full_run or (args.full_run is None and device.type == "cuda"):
         figures.update(full_run(args, device))
     if args.photos:
@@ -141,37 +178,11 @@ def main(argv=None):
     if args.page:
         figures.update(page_figures(device))
     if args.load:
-        from common.browser import serve_process
+        from tests.browser import serve_process
 
         with serve_process("--device", str(device)) as (_, port):
             figures.update(load_figures(port))
-    print(f"device: {figures['device']}, Network {args.net}, batch {args.batch_size}")
-    print(f"{'measurement':<44}{'samples/s':>12}")
-    print(f"{'(1) model step on ready tensors':<44}{model_only:>12.0f}")
-    print(f"{'(2) full step, our pipeline':<44}{pipeline:>12.0f}")
-    print(f"{'(3) full step, naive DataLoader pipeline':<44}{naive:>12.0f}")
-    print(f"(2)/(1) = {figures['pipeline_over_model']:.2f}   (2)/(3) = {figures['pipeline_over_naive']:.2f}   "
-          f"peak memory {peak:.0f} MB")
-    print(f"(1)/(3) = {figures['model_over_naive']:.2f}: no pipeline can take (2)/(3) past this here")
-    if "full_run_seconds" in figures:
-        print(f"full run (make train): {figures['full_run_epochs']} epochs in {figures['full_run_seconds']:.1f}s "
-              f"end to end, test ab MSE {figures['full_run_test_mse']:.2f}; "
-              f"epochs {figures['full_run_epoch_seconds']:.1f}s = steps {figures['full_run_step_seconds']:.1f}s "
-              f"+ per-epoch extras "
-              f"{figures['full_run_extras_seconds']:.2f}s ({100 * figures['full_run_extras_share']:.1f}%)")
-    for mp in PHOTO_SIZES:
-        if f"colorize_{mp}mp_mp_per_s" in figures:
-            print(f"colorize.py, {mp} MP photo: {figures[f'colorize_{mp}mp_mp_per_s']:.2f} MP/s end to end")
-    if "colorize_24mp_peak_rss_mb" in figures:
-        print(f"colorize.py, 24 MP photo: peak RSS {figures['colorize_24mp_peak_rss_mb']:.0f} MB")
-    if "page_hint_ms_median" in figures:
-        print(f"web page, {figures['page_photo']} photo: opened and colorized in {figures['page_open_ms']:.0f} ms; "
-              f"hint to updated picture median {figures['page_hint_ms_median']:.0f} ms over "
-              f"{len(figures['page_hint_ms'])} hints (range {min(figures['page_hint_ms']):.0f}-"
-              f"{max(figures['page_hint_ms']):.0f} ms); temperature change to updated picture median "
-              f"{figures['page_temperature_ms_median']:.0f} ms over {len(figures['page_temperature_ms'])} moves")
-    if "load_colorize_p95_ms" in figures:
-        print(load_summary(figures))
+    report(figures)
     if args.json:
         with open(args.json, "w") as f:
             json.dump(figures, f, indent=1)
@@ -228,15 +239,15 @@ def page_figures(device, hints=20, temperatures=10):
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import WebDriverWait
 
-    from common.browser import chromium, click_photo, served, updates
     from common.color import gray8, rgb_to_lab
-    from common.server import create_app
+    from common.files import PRETRAINED
+    from common.web.app import create_app
+    from tests.browser import chromium, served, updates
 
     width, height = PHOTO_SIZES[1]
     gray = gray8(rgb_to_lab(skimage.data.astronaut())[..., 0])
-    rng = np.random.default_rng(0)
-    app = create_app(Path(__file__).parent / "pretrained", device)
-    with tempfile.TemporaryDirectory() as tmp, served(app) as url, chromium(Path(tmp) / "profile") as browser:
+    with tempfile.TemporaryDirectory() as tmp, served(create_app(PRETRAINED, device)) as url, \
+            chromium(Path(tmp) / "profile") as browser:
         photo = Path(tmp) / "photo.jpg"
         cv2.imwrite(str(photo), cv2.resize(gray, (width, height), interpolation=cv2.INTER_CUBIC))
         browser.get(url)
@@ -246,26 +257,34 @@ def page_figures(device, hints=20, temperatures=10):
         browser.find_element(By.ID, "file").send_keys(str(photo))
         wait.until(lambda d: updates(d) == 1)
         opened = (time.perf_counter() - tic) * 1000
-
-        def latency():
-            return float(browser.find_element(By.TAG_NAME, "body").get_attribute("data-latency"))
-
-        slider = []
-        for i, value in enumerate(np.linspace(0.2, 0.8, temperatures)):
-            browser.execute_script("const s = document.getElementById('temperature'); s.value = arguments[0];"
-                                   "s.dispatchEvent(new Event('change'));", float(value))
-            wait.until(lambda d, done=i + 2: updates(d) == done)
-            slider.append(latency())
-        latencies = []
-        for i in range(hints):
-            click_photo(browser, "gray", int(rng.integers(width)), int(rng.integers(height)), width, height)
-            wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, "#swatches .swatch"))
-            browser.find_element(By.CSS_SELECTOR, "#swatches .swatch").click()
-            wait.until(lambda d, done=temperatures + i + 2: updates(d) == done)
-            latencies.append(latency())
+        slider = [page_change(browser, wait, lambda v=value: browser.execute_script(
+            "const s = document.getElementById('temperature'); s.value = arguments[0];"
+            "s.dispatchEvent(new Event('change'));", float(v))) for value in np.linspace(0.2, 0.8, temperatures)]
+        rng = np.random.default_rng(0)
+        latencies = [page_change(browser, wait, lambda: pick_suggestion(browser, wait, rng, width, height))
+                     for _ in range(hints)]
     return {"page_photo": f"{width}x{height}", "page_open_ms": opened, "page_temperature_ms": slider,
             "page_temperature_ms_median": statistics.median(slider), "page_hint_ms": latencies,
             "page_hint_ms_median": statistics.median(latencies)}
+
+
+def page_change(browser, wait, action):
+    """The page's own ms from a change (`action`) to its updated picture."""
+    from tests.browser import updates
+
+    shown = updates(browser)
+    action()
+    wait.until(lambda d: updates(d) == shown + 1)
+    return float(browser.find_element("tag name", "body").get_attribute("data-latency"))
+
+
+def pick_suggestion(browser, wait, rng, width, height):
+    """A click at a random place of the gray picture, then the first suggested colour."""
+    from tests.browser import click_photo
+
+    click_photo(browser, "gray", int(rng.integers(width)), int(rng.integers(height)), width, height)
+    wait.until(lambda d: d.find_elements("css selector", "#swatches .swatch"))
+    browser.find_element("css selector", "#swatches .swatch").click()
 
 
 def full_run(args, device):
@@ -292,9 +311,6 @@ def full_run(args, device):
             "full_run_test_mse": metrics["mse_ab"]}
 
 
-if __name__ == "__main__":
-    main()
-
 
 def load_figures(port, requests=50, uploads=50, hints=10, hint_sets=5):
     """The page's server (serve.py on 127.0.0.1:port) under a burst: `requests` colour requests of a 512x512
@@ -306,13 +322,12 @@ def load_figures(port, requests=50, uploads=50, hints=10, hint_sets=5):
 
     import skimage.data
 
-    from common.browser import call, multipart
     from common.color import gray8, rgb_to_lab
+    from tests.browser import call, multipart
 
     photo = cv2.imencode(".png", gray8(rgb_to_lab(skimage.data.astronaut())[..., 0]))[1].tobytes()
     rng = np.random.default_rng(0)
-    sets = [[{"x": int(x), "y": int(y), "colour": f"#{int(c):06x}"} for x, y, c in
-             zip(*rng.integers(0, 512, (2, hints)), rng.integers(0, 2**24, hints))] for _ in range(hint_sets)]
+    sets = [random_hints(rng, hints, 512) for _ in range(hint_sets)]
     as_json = {"Content-Type": "application/json"}
     key = json.loads(call(port, "POST", "/api/photo", *multipart("astronaut.png", photo))[1])["photo"]
     bodies = [json.dumps({"photo": key, "model": "hints.pt", "hints": h}).encode() for h in sets]
@@ -339,6 +354,12 @@ def load_figures(port, requests=50, uploads=50, hints=10, hint_sets=5):
     return figures
 
 
+def random_hints(rng, count, side):
+    """`count` hints of random colours at random pixels of a side x side photo, as the page sends them."""
+    return [{"x": int(x), "y": int(y), "colour": f"#{int(c):06x}"} for x, y, c in
+            zip(*rng.integers(0, side, (2, count)), rng.integers(0, 2**24, count))]
+
+
 def all_at_once(jobs):
     """Each job (-> (kind, ok)) on a thread of its own, all started together: (kind, ms to its answer, ok) for
     each, and the seconds until the last answer."""
@@ -361,3 +382,7 @@ def load_summary(f):
             f"{f['load_colorize_median_ms']:.0f}), upload p95 {f['load_upload_p95_ms']:.0f} ms (median "
             f"{f['load_upload_median_ms']:.0f}); wrong answers {f['load_colorize_wrong'] + f['load_upload_wrong']}; "
             f"{'answering normally' if f['load_after_ok'] else 'NOT answering normally'} afterwards")
+
+
+if __name__ == "__main__":
+    main()

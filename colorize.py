@@ -11,8 +11,8 @@ import time
 from pathlib import Path
 
 from common.cli import UserError, add_common_args, guarded, keep_freed_memory, prepare
+from common.files import PRETRAINED
 
-PRETRAINED = Path(__file__).resolve().parent / "pretrained"
 BATCH_PIXELS = 32_000_000  # a batch holds at most this many full-size pixels, so big photos go one by one
 
 
@@ -71,8 +71,8 @@ def hint_point(text):
 def hints_for(path, relative, img, args, size, pictures):
     """The hints of one photo (None without any): its hint picture, if one is given or matched by name, and
     the --hint points. ImageError names the file and the problem."""
-    from common.data import ImageError
     from common.hints import Hints, point_hints
+    from common.images import ImageError
     from common.photos import hint_picture
 
     if args.hints is None and not args.hint:
@@ -90,13 +90,12 @@ def hints_for(path, relative, img, args, size, pictures):
 def batches(jobs, args, skip, size, pictures):
     """Decoded photos and their hints in groups of at most --batch-size and BATCH_PIXELS; a bad file (photo or
     hint picture) goes to `skip`."""
-    from common.data import ImageError
-    from common.photos import load
+    from common.images import ImageError, read_photo
 
     batch, pixels = [], 0
     for path, relative, outputs in jobs:
         try:
-            img = load(path, args.max_pixels)
+            img = read_photo(path, args.max_pixels)
             hints = hints_for(path, relative, img, args, size, pictures)
         except ImageError as e:
             skip(str(e))
@@ -121,88 +120,122 @@ def write_outputs(outputs, img, colour, confidence, compare, whole=None):
         write_png(outputs["confidence"], heat_map(confidence))
 
 
-@guarded
-def main(argv=None):
-    args = parse_args(argv)
-    from tqdm import tqdm  # the heavy imports come after the arguments, so --help and typos answer at once
-
+def model_for(args, device):
+    """The checkpoint's model, the picture size it sees and the face settings, with every flag that does not
+    fit it refused in one line."""
     from common.checkpoint import classifier_only, load_model, training_size
     from common.faces import FRAMING_FILE, load_framing
-    from common.files import IMAGE_SUFFIXES, writable_dir
-    from common.inference import colorize
-    from common.photos import gather, hint_pictures, plan
 
-    device = prepare(args)
-    keep_freed_memory()  # each strip reuses the last one's memory: 12 MP 9.1-10.1 -> 10.4-11.0 MP/s here
     model, state = load_model(args.checkpoint, device)
     if args.confidence:
         classifier_only("--confidence", model, state, args.checkpoint)
     if args.temperature is not None:
         classifier_only("--temperature", model, state, args.checkpoint)
-        model.temperature = args.temperature
-    size = args.size or training_size(state)
-    if (args.hints or args.hint) and not model.hints:
+    if (args.hints or args.hint) and not model.takes_hints:
         raise UserError(f"--hints/--hint need a hint model; {args.checkpoint} takes no hints "
                         "(use --checkpoint pretrained/hints.pt, or train one with make train HINTS=1)")
-    if args.hints is not None and not args.hints.exists():
-        raise UserError(f"--hints {args.hints}: no such hint picture or folder")
     faces = None
     if args.faces == "auto":
         if not FRAMING_FILE.is_file():
             raise UserError(f"{FRAMING_FILE}: missing; run `python calibrate_faces.py` or pass --faces off")
         faces = (load_framing(), args.faces_min_size)
+    return model, args.size or training_size(state), faces
+
+
+def inputs_for(args):
+    """The photos found (file, path relative to the output folder), the inputs missing, the hint pictures."""
+    from common.files import IMAGE_SUFFIXES
+    from common.photos import gather, hint_pictures
+
+    if args.hints is not None and not args.hints.exists():
+        raise UserError(f"--hints {args.hints}: no such hint picture or folder")
     files, missing = gather(args.inputs)
     if not files and not missing:
         raise UserError(f"no images in {' '.join(args.inputs)} (looked for {', '.join(sorted(IMAGE_SUFFIXES))})")
     if (args.hint or (args.hints is not None and args.hints.is_file())) and len(files) + len(missing) != 1:
         raise UserError("--hint and a --hints picture belong to one photo; for several photos pass --hints FOLDER "
                         "with a hint picture named like each photo")
-    pictures = hint_pictures(args.hints) if args.hints is not None and args.hints.is_dir() else {}
-    out = writable_dir(args.out)
-    jobs, refused, existing = plan(files, out, args.overwrite)
-    skipped = []
+    return files, missing, hint_pictures(args.hints) if args.hints is not None and args.hints.is_dir() else {}
 
-    def skip(line):
-        skipped.append(line)
+
+class Tally:
+    """What a run did, for its summary line: photos written and skipped (each skip said at once), pixels,
+    faces and hinted photos."""
+
+    def __init__(self):
+        self.written, self.pixels, self.faces, self.hinted, self.skipped = 0, 0, 0, 0, []
+
+    def skip(self, line):
+        from tqdm import tqdm
+
+        self.skipped.append(line)
         tqdm.write(f"skipped {line}", file=sys.stderr)
 
-    for line in [f"{m}: no such file or folder" for m in missing] + refused:
-        skip(line)
-    written, pixels, found, hinted, tic = 0, 0, 0, 0, time.perf_counter()
+    def add(self, img, result, hints):
+        self.written += 1
+        self.pixels += img.shape[0] * img.shape[1]
+        self.faces += result.faces
+        self.hinted += hints is not None and len(hints) > 0
+
+
+def colorize_all(jobs, args, model, size, faces, pictures, device, tally):
+    """Every job's photo colorized and written, in batches, with a progress bar."""
+    from tqdm import tqdm
+
+    from common.inference import colorize
+
     with tqdm(total=len(jobs), unit="photo", desc="colorize", disable=None) as bar:
 
         def unreadable(line):
-            skip(line)
+            tally.skip(line)
             bar.update(1)
 
         for batch in batches(jobs, args, unreadable, size, pictures):
             results = colorize(model, [img for _, _, img, _ in batch], size, device, args.confidence, faces,
-                               [hints for *_, hints in batch])
+                               [hints for *_, hints in batch], args.temperature)
             for (path, outputs, img, hints), result in zip(batch, results):
                 whole = None
                 if args.compare and result.faces:  # show what the faces changed
-                    whole = colorize(model, [img], size, device, hints=[hints])[0].rgb
+                    whole = colorize(model, [img], size, device, hints=[hints], temperature=args.temperature)[0].rgb
                 try:
                     write_outputs(outputs, img, result.rgb, result.confidence, args.compare, whole)
                 except OSError as e:
-                    skip(f"{path}: cannot write {outputs['color'].parent} ({e.strerror or e})")
+                    tally.skip(f"{path}: cannot write {outputs['color'].parent} ({e.strerror or e})")
                     continue
-                written += 1
-                pixels += img.shape[0] * img.shape[1]
-                found += result.faces
-                hinted += hints is not None and len(hints) > 0
+                tally.add(img, result, hints)
             bar.update(len(batch))
-    seconds = time.perf_counter() - tic
-    summary = f"{written} written to {out}, {len(skipped)} skipped"
+
+
+def summary(tally, existing, out, args, faces, seconds, device):
+    line = f"{tally.written} written to {out}, {len(tally.skipped)} skipped"
     if existing:
-        summary += f", {existing} already there (--overwrite to redo)"
+        line += f", {existing} already there (--overwrite to redo)"
     if faces:
-        summary += f", {found} face{'s' * (found != 1)} colorized at the training framing"
+        line += f", {tally.faces} face{'s' * (tally.faces != 1)} colorized at the training framing"
     if args.hints or args.hint:
-        summary += f", {hinted} with colour hints"
-    print(f"{summary}; {pixels / 1e6:.1f} MP in {seconds:.1f}s ({args.checkpoint.name}, {device})")
-    if skipped:
-        print("skipped:\n  " + "\n  ".join(skipped), file=sys.stderr)
+        line += f", {tally.hinted} with colour hints"
+    return f"{line}; {tally.pixels / 1e6:.1f} MP in {seconds:.1f}s ({args.checkpoint.name}, {device})"
+
+
+@guarded
+def main(argv=None):
+    args = parse_args(argv)
+    from common.files import writable_dir  # the heavy imports come after the arguments: --help answers at once
+    from common.photos import plan
+
+    device = prepare(args)
+    keep_freed_memory()  # each strip reuses the last one's memory instead of page-faulting it in anew
+    model, size, faces = model_for(args, device)
+    files, missing, pictures = inputs_for(args)
+    out = writable_dir(args.out)
+    jobs, refused, existing = plan(files, out, args.overwrite)
+    tally, tic = Tally(), time.perf_counter()
+    for line in [f"{m}: no such file or folder" for m in missing] + refused:
+        tally.skip(line)
+    colorize_all(jobs, args, model, size, faces, pictures, device, tally)
+    print(summary(tally, existing, out, args, faces, time.perf_counter() - tic, device))
+    if tally.skipped:
+        print("skipped:\n  " + "\n  ".join(tally.skipped), file=sys.stderr)
         sys.exit(1)
 
 

@@ -17,7 +17,7 @@ from common.color import rgb_to_lab
 from common.data import load_folder
 from common.evaluation import gray
 from common.faces import FRAMING_FILE, crop_square, find_boxes, load_framing
-from common.files import split_folders, writable_dir
+from common.files import PRETRAINED, split_folders, writable_dir
 from common.inference import colorize, lightness
 from common.metrics import bootstrap
 from common.plots import grid_image, write_json, write_png
@@ -48,53 +48,50 @@ def overlap(a, b):
     return w * h / (a[2] ** 2 + b[2] ** 2 - w * h)
 
 
-@guarded
-def main(argv=None):
+def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__)
     p.add_argument("--data", default="data/split", help="split made by split_data.py (default: %(default)s)")
-    p.add_argument("--checkpoint", default="pretrained/classifier.pt", help="(default: %(default)s)")
+    p.add_argument("--checkpoint", default=str(PRETRAINED / "classifier.pt"), help="(default: %(default)s)")
     p.add_argument("--out", default="runs/faces-in-scenes", help="(default: %(default)s)")
     p.add_argument("--faces-min-size", type=int, default=40, help="as colorize.py's (default: %(default)s)")
     p.add_argument("--split", choices=["test", "train"], default="test",
                    help="whose faces make the scenes: train to tune on, test to report (default: %(default)s)")
     add_common_args(p)
-    args = p.parse_args(argv)
-    device = prepare(args)
-    model, state = load_model(args.checkpoint, device)
-    size = training_size(state)
-    out = writable_dir(Path(args.out) / args.split)
-    images, names = load_folder(split_folders(args.data)[args.split == "test"], size=size)
-    faces = [img.permute(1, 2, 0).numpy() for img in images]
-    if not FRAMING_FILE.is_file():
-        raise UserError(f"{FRAMING_FILE}: missing; run `python calibrate_faces.py` first")
-    framing, rng = load_framing(), np.random.default_rng(args.seed)
-    rows, shown = [], []
-    crop_mse = [ab_mse(result.rgb, face) for result, face in zip(colorize(model, faces, size, device), faces)]
-    for i in range(len(faces)):
-        truth, (x, y, side) = scene(faces, i, rng)
-        plain = colorize(model, [truth], size, device)[0]
-        aware = colorize(model, [truth], size, device, faces=(framing, args.faces_min_size))[0]
-        found = [crop_square(box, framing) for box in find_boxes(lightness(truth), args.faces_min_size)]
-        region = np.s_[y:y + side, x:x + side]
-        rows.append({"picture": names[i], "face_side": side, "faces_used": aware.faces,
-                     "hit": any(overlap(square, (x, y, side)) > 0.5 for square in found),
-                     "face_plain": ab_mse(plain.rgb[region], truth[region]),
-                     "face_aware": ab_mse(aware.rgb[region], truth[region]),
-                     "whole_plain": ab_mse(plain.rgb, truth), "whole_aware": ab_mse(aware.rgb, truth)})
-        if len(shown) < 4:
-            shown.append((gray(truth), plain.rgb, aware.rgb, truth))
+    return p.parse_args(argv)
+
+
+def score_scene(model, size, device, faces, i, rng, face_settings):
+    """Scene i colorized plainly and face-aware: its row of figures and its pictures for the grid."""
+    truth, (x, y, side) = scene(faces, i, rng)
+    plain = colorize(model, [truth], size, device)[0]
+    aware = colorize(model, [truth], size, device, faces=face_settings)[0]
+    found = [crop_square(box, face_settings[0]) for box in find_boxes(lightness(truth), face_settings[1])]
+    region = np.s_[y:y + side, x:x + side]
+    row = {"face_side": side, "faces_used": aware.faces,
+           "hit": any(overlap(square, (x, y, side)) > 0.5 for square in found),
+           "face_plain": ab_mse(plain.rgb[region], truth[region]),
+           "face_aware": ab_mse(aware.rgb[region], truth[region]),
+           "whole_plain": ab_mse(plain.rgb, truth), "whole_aware": ab_mse(aware.rgb, truth)}
+    return row, (gray(truth), plain.rgb, aware.rgb, truth)
+
+
+def summarize(rows, crop_mse, checkpoint):
+    """Means with bootstrap intervals, and the intervals of what face-aware colour gains."""
     table = {k: np.array([r[k] for r in rows], dtype=float) for k in rows[0] if k != "picture"}
-    summary = {"scenes": len(rows), "scene_side": SCENE, "face_share": FACE_SHARE, "checkpoint": args.checkpoint,
-               "hit_rate": float(table["hit"].mean()), "crop_mse": float(np.mean(crop_mse))}
+    summary = {"scenes": len(rows), "scene_side": SCENE, "face_share": FACE_SHARE, "checkpoint": checkpoint,
+               "hit_rate": float(table["hit"].mean()), "hits": int(table["hit"].sum()),
+               "crop_mse": float(np.mean(crop_mse))}
     for key in ("face_plain", "face_aware", "whole_plain", "whole_aware"):
         summary[key], summary[key + "_ci95"] = float(table[key].mean()), list(bootstrap(table[key]))
     for key, (a, b) in {"face_gain_ci95": ("face_plain", "face_aware"),
                         "whole_gain_ci95": ("whole_plain", "whole_aware")}.items():
         summary[key] = list(bootstrap(table[a] - table[b]))
-    write_json(out / "faces_in_scenes.json", {"summary": summary, "scenes": rows})
-    write_png(out / "scenes.png", grid_image(shown, ("gray", "plain", "face-aware", "ground truth")))
-    print(f"{len(rows)} scenes of {SCENE} px, faces at {FACE_SHARE[0]:.0%}-{FACE_SHARE[1]:.0%} of the side, "
-          f"{args.checkpoint}; ab MSE with 95% bootstrap intervals")
+    return summary
+
+
+def report(summary, out):
+    print(f"{summary['scenes']} scenes of {SCENE} px, faces at {FACE_SHARE[0]:.0%}-{FACE_SHARE[1]:.0%} of the side, "
+          f"{summary['checkpoint']}; ab MSE with 95% bootstrap intervals")
     for key, label in (("face_plain", "face region, plain"), ("face_aware", "face region, face-aware"),
                        ("whole_plain", "whole picture, plain"), ("whole_aware", "whole picture, face-aware")):
         low, high = summary[key + "_ci95"]
@@ -104,8 +101,33 @@ def main(argv=None):
           f"[{summary['face_gain_ci95'][0]:+.2f}, {summary['face_gain_ci95'][1]:+.2f}], whole picture "
           f"{summary['whole_plain'] - summary['whole_aware']:+.2f} "
           f"[{summary['whole_gain_ci95'][0]:+.2f}, {summary['whole_gain_ci95'][1]:+.2f}]")
-    print(f"  detector found the face in {int(table['hit'].sum())} of {len(rows)} scenes "
+    print(f"  detector found the face in {summary['hits']} of {summary['scenes']} scenes "
           f"({summary['hit_rate']:.0%}); wrote {out / 'faces_in_scenes.json'} and {out / 'scenes.png'}")
+
+
+@guarded
+def main(argv=None):
+    args = parse_args(argv)
+    device = prepare(args)
+    model, state = load_model(args.checkpoint, device)
+    size = training_size(state)
+    out = writable_dir(Path(args.out) / args.split)
+    images, names = load_folder(split_folders(args.data)[args.split == "test"], size=size)
+    faces = [img.permute(1, 2, 0).numpy() for img in images]
+    if not FRAMING_FILE.is_file():
+        raise UserError(f"{FRAMING_FILE}: missing; run `python calibrate_faces.py` first")
+    face_settings, rng = (load_framing(), args.faces_min_size), np.random.default_rng(args.seed)
+    crop_mse = [ab_mse(result.rgb, face) for result, face in zip(colorize(model, faces, size, device), faces)]
+    rows, shown = [], []
+    for i, name in enumerate(names):
+        row, pictures = score_scene(model, size, device, faces, i, rng, face_settings)
+        rows.append({"picture": name, **row})
+        if len(shown) < 4:
+            shown.append(pictures)
+    summary = summarize(rows, crop_mse, args.checkpoint)
+    write_json(out / "faces_in_scenes.json", {"summary": summary, "scenes": rows})
+    write_png(out / "scenes.png", grid_image(shown, ("gray", "plain", "face-aware", "ground truth")))
+    report(summary, out)
 
 
 if __name__ == "__main__":

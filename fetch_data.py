@@ -65,8 +65,7 @@ def fetch(url, name, digest, folder, retries, backoff):
     return why
 
 
-@guarded
-def main(argv=None):
+def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__)
     p.add_argument("--out", default="data/face_images", help="destination folder (default: %(default)s)")
     p.add_argument("--url", default=URL, help="base address of the files (default: the pinned GitHub commit)")
@@ -78,6 +77,26 @@ def main(argv=None):
     args = p.parse_args(argv)
     if args.jobs < 1 or args.retries < 0 or args.backoff < 0:
         p.error("--jobs must be at least 1, --retries and --backoff at least 0")
+    return args
+
+
+def download(todo, sums, partial, args):
+    """The files of `todo` fetched into `partial`, `args.jobs` at once; {name: why} of those that failed."""
+    failed = {}
+    with ThreadPoolExecutor(args.jobs) as pool, tqdm(total=len(todo), desc="download", unit="file") as bar:
+        jobs = {pool.submit(fetch, args.url, name, sums[name], partial, args.retries, args.backoff): name
+                for name in todo}
+        for job in as_completed(jobs):
+            why = job.result()
+            if why:
+                failed[jobs[job]] = why
+            bar.update(1)
+    return failed
+
+
+@guarded
+def main(argv=None):
+    args = parse_args(argv)
     out, sums = Path(args.out), read_manifest(args.manifest)
     if out.is_dir():
         bad = verify(out, sums)
@@ -92,15 +111,7 @@ def main(argv=None):
         stale.unlink()
     todo = verify(partial, sums)
     kept = len(sums) - len(todo)
-    failed = {}
-    with ThreadPoolExecutor(args.jobs) as pool, tqdm(total=len(todo), desc="download", unit="file") as bar:
-        jobs = {pool.submit(fetch, args.url, name, sums[name], partial, args.retries, args.backoff): name
-                for name in todo}
-        for job in as_completed(jobs):
-            why = job.result()
-            if why:
-                failed[jobs[job]] = why
-            bar.update(1)
+    failed = download(todo, sums, partial, args)
     if failed:
         first = sorted(failed)[0]
         raise UserError(f"{len(failed)} of {len(sums)} files failed after {args.retries + 1} tries (first: {first}: "

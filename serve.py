@@ -6,8 +6,8 @@ import sys
 from pathlib import Path
 
 from common.cli import UserError, add_common_args, guarded, keep_freed_memory, prepare
+from common.files import PRETRAINED
 
-PRETRAINED = Path(__file__).resolve().parent / "pretrained"
 GRACE_SECONDS = 2  # after SIGTERM or Ctrl-C, requests still running get this long before they are stopped
 
 
@@ -49,7 +49,7 @@ def main(argv=None):
     free(args.host, args.port)
     import uvicorn
 
-    from common.server import LOCAL_HOSTS, create_app
+    from common.web.app import LOCAL_HOSTS, create_app
 
     device = prepare(args)
     keep_freed_memory()  # each request reuses the last one's memory instead of page-faulting it in anew

@@ -9,7 +9,7 @@ from common.checkpoint import classifier_only, load_model, training_size
 from common.cli import UserError, add_common_args, guarded, prepare
 from common.data import load_folder
 from common.evaluation import evaluate, hint_sweep, recoloured
-from common.files import split_folders, writable_dir
+from common.files import PRETRAINED, split_folders, writable_dir
 from common.hints import EVAL_POINTS
 from common.metrics import RESAMPLES, bootstrap, compare
 from common.plots import hint_curves, write_json
@@ -52,7 +52,7 @@ def parse_args(argv=None):
     if args.hints and not all(0 <= n <= EVAL_POINTS for n in args.hints):
         p.error(f"--hints: each N must be between 0 and {EVAL_POINTS}")
     shipped = "tanh" if args.tanh else "classifier" if args.classifier else "network3"
-    args.checkpoint = [Path(c) for c in args.checkpoint or [f"pretrained/{shipped}.pt"]]
+    args.checkpoint = [Path(c) for c in args.checkpoint or [PRETRAINED / f"{shipped}.pt"]]
     args.out = Path(args.out or f"runs/test-{args.checkpoint[0].stem}")
     return args
 
@@ -83,20 +83,20 @@ def main(argv=None):
     images, names = load_folder(split_folders(args.data)[1], size=training_size(runs[0][2]))
     results, scores, sweeps = {}, {}, {}
     for label, model, state, path, temperature in runs:
-        if temperature is not None:
-            model.temperature = temperature
         folder = out if len(runs) == 1 else out / label.replace(" ", "-").replace("=", "")
-        metrics, per_picture = evaluate(model, images, names, device, out=folder, batch_size=args.batch_size)
+        metrics, per_picture = evaluate(model, images, names, device, out=folder, batch_size=args.batch_size,
+                                        temperature=temperature)
         results[label], scores[label] = metrics, per_picture
         show(path, state, metrics, len(names), device)
         write_json(folder / "metrics.json", {"checkpoint": str(path), "report": report_figure(state),
                                              "metrics": metrics})
         print(f"wrote {len(names)} PNGs, grid.png, extremes.png, per_picture.csv and metrics.json to {folder}")
         if args.hints:
-            sweeps[label] = hint_sweep(model, images, names, device, args.hints, folder, args.batch_size)
+            sweeps[label] = hint_sweep(model, images, names, device, args.hints, folder, args.batch_size,
+                                       temperature=temperature)
             show_hints(label, model, sweeps[label], "true colours")
             sweeps[f"{label}, recoloured"] = hint_sweep(model, recoloured(images), names, device, args.hints, folder,
-                                                        args.batch_size, "hints_grid_recoloured.png")
+                                                        args.batch_size, "hints_grid_recoloured.png", temperature)
             show_hints(label, model, sweeps[f"{label}, recoloured"],
                        "recoloured: each picture's hue turned, colours only hints can tell")
     if sweeps:
@@ -119,7 +119,7 @@ def show(checkpoint, state, metrics, count, device):
 
 
 def show_hints(label, model, table, pictures):
-    note = "" if model.hints else " (takes no hints: the same at every N)"
+    note = "" if model.takes_hints else " (takes no hints: the same at every N)"
     print(f"{label} with N hint points per picture, {pictures}{note}; 95% bootstrap intervals")
     print(f"  {'N':>4}  {'ab MSE':<26} PSNR (dB)")
     for count, row in table.items():

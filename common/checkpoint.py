@@ -11,13 +11,13 @@ from pathlib import Path
 import torch
 
 from .cli import UserError
-from .models import MODELS, build, model_name
+from .models import MODELS, build
 
 FORMAT = 1
 
 
 def checkpoint_state(model, metrics=None, **training_state):
-    return {"format": FORMAT, "model": model_name(model), "config": model.config,
+    return {"format": FORMAT, "model": model.name, "config": model.config,
             "state_dict": model.state_dict(), "metrics": metrics or {}, **training_state}
 
 
@@ -77,7 +77,7 @@ def training_size(state):
 
 def classifier_only(flag, model, state, path):
     """Refuse a flag that means something only to the classifier."""
-    if model_name(model) != "classifier":
+    if not model.has_bins:
         raise UserError(f"{flag} needs a classifier; {path} holds a {state['model']}")
 
 

@@ -67,7 +67,7 @@ def rgb_to_lab_torch(rgb):
 
 def rgb_to_lab_opencv(rgb):
     """`rgb_to_lab_torch` for a CPU batch (N,H,W,3): one OpenCV call converts it in a single vectorised
-    pass, about four times faster than the chain of torch ops, whose every step walks the batch again."""
+    pass, where the chain of torch ops walks the batch again at every step."""
     rows = np.ascontiguousarray(rgb.reshape(-1, rgb.shape[-2], 3).numpy(), dtype=np.float32)
     return torch.from_numpy(cv2.cvtColor(rows, cv2.COLOR_RGB2Lab)).view(rgb.shape)
 

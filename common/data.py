@@ -6,115 +6,21 @@ batched warp with its own parameters per sample, and only then converted to LAB:
 GPU, one OpenCV call per step on a CPU.
 """
 import math
-import warnings
-from pathlib import Path
 
 import cv2
 import numpy as np
 import torch
-from PIL import Image, UnidentifiedImageError
 
 from .cli import UserError, warn
 from .color import image_lab, rgb_to_lab_opencv, rgb_to_lab_torch, split_lab
 from .files import list_images
 from .hints import TEST_LOSS_SEED, network_input, paint, simulate, simulated_points
+from .images import ImageError, is_grayscale, read_image, to_rgb8
 
 CROP_SCALE = (0.6, 1.0)
+EPOCH_STRIDE = 100_003  # a prime above any epoch count: each (seed, epoch) has a generator of its own
+RANK_STRIDE = 64  # more than any rank count: each (seed, epoch, rank) has a hint generator of its own
 CROP_RATIO = (3 / 4, 4 / 3)
-GRAY_TOLERANCE = 2  # JPEG noise can leave a gray photo's channels a level or two apart
-
-_EXIF_ORIENTATION = 0x0112
-# EXIF orientation -> (np.rot90 turns counter-clockwise, mirror left-right afterwards)
-_ORIENT = {2: (0, True), 3: (2, False), 4: (2, True), 5: (3, True), 6: (3, False), 7: (1, True), 8: (1, False)}
-
-
-class ImageError(UserError):
-    """A file that cannot be used as an image; the message names it and says why."""
-
-
-def image_size(path):
-    """(width, height) from the header alone, so huge files can be refused before decoding. PIL's own
-    decompression-bomb check is off for this read (PIL never decodes pixels here; --max-pixels is the
-    guard), or a huge header would hide the very size that guard needs."""
-    limit = Image.MAX_IMAGE_PIXELS
-    try:
-        Image.MAX_IMAGE_PIXELS = None
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # damaged headers are reported by read_image, once
-            with Image.open(path) as im:
-                return im.size
-    except (UnidentifiedImageError, OSError, ValueError):
-        return None
-    finally:
-        Image.MAX_IMAGE_PIXELS = limit
-
-
-def _exif_orientation(path):
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            with Image.open(path) as im:
-                return int(im.getexif().get(_EXIF_ORIENTATION, 1))
-    except Exception:  # a broken EXIF block must not cost the user the picture
-        return 1
-
-
-def read_image(path):
-    """Decode a file as stored: HxW gray or HxWx3 RGB or HxWx4 RGBA, uint8 or uint16, EXIF-upright.
-
-    Raises ImageError naming the file for anything that is not a decodable image.
-    """
-    path = Path(path)
-    try:
-        data = np.fromfile(path, dtype=np.uint8)  # np.fromfile copes with any file name
-    except OSError as e:
-        raise ImageError(f"{path}: cannot read ({e.strerror or e})") from e
-    if data.size == 0:
-        raise ImageError(f"{path}: empty file")
-    try:
-        img = cv2.imdecode(data, cv2.IMREAD_UNCHANGED)
-    except cv2.error as e:
-        raise ImageError(f"{path}: not a readable image ({str(e).strip().splitlines()[-1]})") from e
-    if img is None or img.size == 0:
-        raise ImageError(f"{path}: not a readable image (corrupt, truncated or unsupported format)")
-    if img.dtype not in (np.uint8, np.uint16):
-        img = np.clip(img.astype(np.float64), 0, 1) * 65535 if img.dtype.kind == "f" else img
-        img = img.astype(np.uint16)
-    if img.ndim == 3 and img.shape[2] == 1:
-        img = img[:, :, 0]
-    if img.ndim == 3:
-        if img.shape[2] == 3:
-            img = cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
-        elif img.shape[2] == 4:
-            img = cv2.cvtColor(img, cv2.COLOR_BGRA2RGBA)
-        else:
-            raise ImageError(f"{path}: {img.shape[2]}-channel images are not supported")
-    turns, mirror = _ORIENT.get(_exif_orientation(path), (0, False))
-    if turns:
-        img = np.rot90(img, turns)
-    if mirror:
-        img = img[:, ::-1]
-    return np.ascontiguousarray(img)
-
-
-def to_rgb8(img):
-    """Any decoded image -> HxWx3 uint8 RGB (16-bit scaled down, alpha dropped, gray repeated)."""
-    if img.dtype == np.uint16:
-        img = np.rint(img / 257.0).astype(np.uint8)
-    if img.ndim == 2:
-        img = np.repeat(img[:, :, None], 3, axis=2)
-    return np.ascontiguousarray(img[:, :, :3])
-
-
-def channel_spread(rgb):
-    """Per pixel, how far apart an RGB pixel's channels are: 0 for gray."""
-    return rgb.max(axis=2).astype(np.int16) - rgb.min(axis=2)
-
-
-def is_grayscale(rgb):
-    return int(channel_spread(rgb).max()) <= GRAY_TOLERANCE
-
-
 def load_folder(folder, size=128):
     """Every usable colour image of a folder as (uint8 tensor N x 3 x size x size, file names).
 
@@ -170,7 +76,7 @@ def warp_torch(images, params, size):
     """Per-sample crop and flip of a uint8 batch (N,H,W,3) -> float RGB (N,size,size,3) in [0, 1].
 
     The crops are axis-aligned, so bilinear resampling is done separably (rows, then columns): the
-    same result as affine_grid + grid_sample, in about half the time on a CPU.
+    same result as affine_grid + grid_sample, with fewer passes over the batch.
     """
     flip, w, h, cx, cy = params.to(images.device).unbind(1)
     N, H, W, C = images.shape
@@ -187,8 +93,8 @@ def warp_torch(images, params, size):
 def warp_opencv(images, params, size):
     """`warp_torch` for CPU tensors, as one cv2.remap over the batch stacked into one tall picture.
 
-    OpenCV resamples in a single vectorised pass (about three times faster here than the torch
-    gathers); it rounds source positions to 1/32 pixel, which moves a value by a fraction of a level.
+    OpenCV resamples in a single vectorised pass where the torch gathers take several; it rounds source
+    positions to 1/32 pixel, which moves a value by a fraction of a level.
     """
     flip, w, h, cx, cy = params.unbind(1)
     N, H, W, C = images.shape
@@ -216,7 +122,8 @@ PIPELINES = {"torch": (warp_torch, rgb_to_lab_torch), "opencv": (warp_opencv, rg
 
 
 def pipeline_for(name, device):
-    """auto: OpenCV on a CPU, where it is about twice as fast, torch kernels on an accelerator."""
+    """auto: OpenCV on a CPU, where it is the faster (`bench.py` measures both), torch kernels on an
+    accelerator."""
     if name != "auto":
         return name
     return "opencv" if torch.device(device).type == "cpu" else "torch"
@@ -231,6 +138,16 @@ def with_hints(L, ab, generator, recolour=0.0):
     """A hint model's input (L and hints simulated from the batch's own ground truth ab) and its target ab."""
     hint_ab, mask, ab = simulate(ab, generator, recolour)
     return network_input(L, hint_ab, mask), ab
+
+
+def epoch_seed(seed, epoch):
+    """The seed of an epoch's order and crops: the same on every rank, different for every (seed, epoch)."""
+    return seed * EPOCH_STRIDE + epoch
+
+
+def hint_seed(seed, epoch, rank):
+    """The seed of a rank's simulated hints in an epoch: one of its own for every (seed, epoch, rank)."""
+    return epoch_seed(seed, epoch) * RANK_STRIDE + rank + 1
 
 
 class TrainBatches:
@@ -263,7 +180,7 @@ class TrainBatches:
     def _global_batches(self, epoch):
         """(image index, crop params) of every global batch; identical on every rank. A last batch too
         small to give each rank a sample is dropped."""
-        generator = torch.Generator().manual_seed(self.seed * 100_003 + epoch)
+        generator = torch.Generator().manual_seed(epoch_seed(self.seed, epoch))
         order = torch.randperm(self.samples, generator=generator) % len(self.images)
         for index in order.split(self.batch_size):
             params = crop_params(len(index), generator)
@@ -282,7 +199,7 @@ class TrainBatches:
         sizes = [len(index) for index, _ in plan]
         # one upload per epoch: a small copy from pageable host memory each batch would stall the GPU's queue
         index, crops = (torch.cat(part).to(self.images.device) for part in zip(*plan))
-        hint_draws = torch.Generator().manual_seed((self.seed * 100_003 + epoch) * 64 + self.rank + 1)
+        hint_draws = torch.Generator().manual_seed(hint_seed(self.seed, epoch, self.rank))
         start = 0
         for first in range(0, len(sizes), self.batches_per_call):
             part = sizes[first:first + self.batches_per_call]

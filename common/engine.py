@@ -5,6 +5,7 @@ import signal
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
@@ -18,7 +19,7 @@ from .data import EvalBatches, TrainBatches, load_folder
 from .evaluation import evaluate, sample_figure_later, test_loss
 from .files import split_folders, writable_dir
 from .inference import autocast
-from .models import build, model_name
+from .models import build
 from .plots import loss_curve, write_json
 
 
@@ -45,7 +46,7 @@ class GraphedStep:
     """`train_step` recorded once as a CUDA graph and replayed for every full batch.
 
     Network 3's step is about 150 small kernels, and on an H100 their launches from Python, not the GPU,
-    set the pace (eager: 3.8 ms per batch of 100). The graph is captured at the first batch after three
+    set the pace (README, speed). The graph is captured at the first batch after three
     warm-up steps, which are then undone (weights, BatchNorm statistics and Adam's state put back), so
     training is the same sequence of updates as eager. A smaller last batch runs eagerly on the same
     gradient tensors.
@@ -191,8 +192,119 @@ class EpochFiles:
                 future.result()
 
 
-def fit(model, train, test, *, epochs, lr, out, device, schedule="none", resume=None, run_args=None,
-        samples=None, sync_bn=False, compile=False, amp="auto", fused="auto", graphs="auto", val=None):
+@dataclass
+class RunConfig:
+    """A training run's settings, as the training scripts' flags give them."""
+
+    epochs: int
+    lr: float
+    out: Path
+    device: torch.device
+    schedule: str = "none"
+    resume: str | None = None
+    run_args: dict = field(default_factory=dict)
+    sync_bn: bool = False
+    compile: bool = False
+    amp: str = "auto"
+    fused: str = "auto"
+    graphs: str = "auto"
+
+
+class Training:
+    """One run's moving parts: the model on its device (wrapped for DDP, compiled), its optimizer, schedule
+    and step, the history so far and the per-epoch files; `resume` puts a last.pt back into them."""
+
+    def __init__(self, model, run, validating):
+        self.model, self.run, self.validating, self.main = model, run, validating, distributed.is_main()
+        if run.device.type == "cuda":
+            torch.backends.cudnn.benchmark = True  # every batch has the same shape
+        model.to(run.device, memory_format=torch.channels_last)
+        net = distributed.wrap(model, run.device, run.sync_bn)
+        net = torch.compile(net) if run.compile else net
+        graphed = uses_graphs(run.graphs, run.device, run.compile)
+        self.optimizer = make_optimizer(model, run.lr, run.device, run.fused, graphed)
+        self.scheduler = make_scheduler(self.optimizer, run.schedule, run.epochs)
+        self.history, self.start = {"train_loss": [], "test_loss": [], "step_seconds": [], "seconds": []}, 0
+        if validating:
+            self.history["val_loss"] = []
+        if run.resume:
+            self.resume(run.resume)
+        self.step = make_step(net, model, self.optimizer, run.device, run.amp, graphed)
+        self.files = EpochFiles(background=self.main and run.device.type == "cuda")
+
+    def resume(self, path):
+        state = load_checkpoint(path, expect=[self.model.name])
+        if build(state["model"], state["config"]).config != self.model.config:  # older files lack newer defaults
+            raise UserError(f"{path}: holds a {state['model']} with config {state['config']}, "
+                            f"but this run builds {self.model.config}; use the same flags as the run you resume")
+        self.model.load_state_dict(state["state_dict"])
+        load_optimizer(self.optimizer, state["optimizer"])
+        self.scheduler.load_state_dict(state["scheduler"])
+        self.history, self.start = state["history"], state["epoch"]
+        self.history.setdefault("step_seconds", [])  # last.pt files from before steps were timed apart
+        if self.validating:
+            self.history.setdefault("val_loss", [])  # a run that had no validation slice until now
+        torch.set_rng_state(state["rng"])
+        if self.main:
+            print(f"resuming {path} after epoch {self.start}")
+
+    def train_epoch(self, train, epoch, tic):
+        """The epoch's steps; its mean training loss over every rank's samples."""
+        device = self.run.device
+        self.model.train()
+        total, count = torch.zeros((), device=device), 0
+        bar = tqdm(train.epoch(epoch), total=len(train), desc=f"epoch {epoch + 1}/{self.run.epochs}", leave=False,
+                   disable=None if self.main else True)
+        for L, target in bar:
+            total += self.step(L, target) * len(L)
+            count += len(L)
+        sums = distributed.all_sum(torch.stack([total.float(), torch.tensor(float(count), device=device)]))
+        train_loss = (sums[0] / sums[1]).item()
+        self.history["step_seconds"].append(time.perf_counter() - tic)
+        if not math.isfinite(train_loss):
+            raise DivergedError(f"loss became {train_loss} in epoch {epoch + 1}; {self.run.out / 'last.pt'} keeps "
+                                "the last good epoch; lower --lr and --resume from it, or start again")
+        return train_loss
+
+    def score(self, train_loss, test, val):
+        """The schedule's step and the epoch's losses, in the history."""
+        self.scheduler.step()
+        self.history["train_loss"].append(train_loss)
+        self.history["test_loss"].append(test_loss(self.model, test, self.run.device))
+        if val is not None:
+            self.history["val_loss"].append(test_loss(self.model, val, self.run.device))
+
+    def write(self, epoch, samples, tic):
+        """The epoch's files on rank 0: its sample figure, best.pt when validation is the lowest so far, and
+        last.pt (which holds the epoch's time before its own write; the history then counts the write too)."""
+        out, history, model = self.run.out, self.history, self.model
+        if self.main and samples is not None:
+            self.files.submit(sample_figure_later(model, samples, self.run.device,
+                                                  out / "samples" / f"epoch_{epoch + 1:03d}.png"))
+        if self.main and self.validating and history["val_loss"][-1] <= min(history["val_loss"]):
+            self.files.checkpoint(out / "best.pt", model, metrics={"val_loss": history["val_loss"][-1]},
+                                  epoch=epoch + 1, args=self.run.run_args)
+        history["seconds"].append(time.perf_counter() - tic)
+        if self.main:
+            self.files.checkpoint(out / "last.pt", model, epoch=epoch + 1, history=history,
+                                  optimizer=optimizer_state(self.optimizer), scheduler=self.scheduler.state_dict(),
+                                  rng=torch.get_rng_state(), args=self.run.run_args)
+            history["seconds"][-1] = time.perf_counter() - tic
+            tqdm.write(f"epoch {epoch + 1}/{self.run.epochs}  train {history['train_loss'][-1]:.4g}  "
+                       f"test {history['test_loss'][-1]:.4g}  {history['seconds'][-1]:.1f}s")
+
+    def interrupted(self):
+        """Ctrl-C or SIGTERM: every pending file written, one line on how to go on, exit status 130."""
+        self.files.close()
+        done = len(self.history["train_loss"])
+        last = self.run.out / "last.pt"
+        where = f"{last} holds epoch {done}" if done else "no epoch had finished, nothing to resume"
+        if self.main:
+            print(f"\ninterrupted: {where}; continue with the same command plus --resume {last}", file=sys.stderr)
+        sys.exit(130)
+
+
+def fit(model, train, test, run, samples=None, val=None):
     """Train `model` on `train` batches, score `test` (and `val`) each epoch, checkpoint every epoch to
     out/last.pt; with `val` batches also to out/best.pt when the validation loss is the lowest so far.
     The test split chooses nothing: the run's result is the last epoch.
@@ -202,86 +314,20 @@ def fit(model, train, test, *, epochs, lr, out, device, schedule="none", resume=
     last.pt. `samples` (uint8 images) get a figure each epoch. Under torchrun every rank trains its shard
     through DDP and rank 0 alone writes.
     """
-    out = Path(out)
-    main = distributed.is_main()
-    if device.type == "cuda":
-        torch.backends.cudnn.benchmark = True  # every batch has the same shape
-    model.to(device, memory_format=torch.channels_last)
-    net = distributed.wrap(model, device, sync_bn)
-    if compile:
-        net = torch.compile(net)
-    graphed = uses_graphs(graphs, device, compile)
-    optimizer = make_optimizer(model, lr, device, fused, graphed)
-    scheduler = make_scheduler(optimizer, schedule, epochs)
-    history, start = {"train_loss": [], "test_loss": [], "step_seconds": [], "seconds": []}, 0
-    if val is not None:
-        history["val_loss"] = []
-    if resume:
-        state = load_checkpoint(resume, expect=[model_name(model)])
-        if build(state["model"], state["config"]).config != model.config:  # older files lack newer defaults
-            raise UserError(f"{resume}: holds a {state['model']} with config {state['config']}, "
-                            f"but this run builds {model.config}; use the same flags as the run you resume")
-        model.load_state_dict(state["state_dict"])
-        load_optimizer(optimizer, state["optimizer"])
-        scheduler.load_state_dict(state["scheduler"])
-        history, start = state["history"], state["epoch"]
-        history.setdefault("step_seconds", [])  # last.pt files from before steps were timed apart
-        if val is not None:
-            history.setdefault("val_loss", [])  # a run that had no validation slice until now
-        torch.set_rng_state(state["rng"])
-        if main:
-            print(f"resuming {resume} after epoch {start}")
-    step = make_step(net, model, optimizer, device, amp, graphed)
-    files = EpochFiles(background=main and device.type == "cuda")
+    training = Training(model, run, validating=val is not None)
     previous = signal.signal(signal.SIGTERM, _raise_interrupt)
     try:
-        for epoch in range(start, epochs):
+        for epoch in range(training.start, run.epochs):
             tic = time.perf_counter()
-            model.train()
-            total, count = torch.zeros((), device=device), 0
-            bar = tqdm(train.epoch(epoch), total=len(train), desc=f"epoch {epoch + 1}/{epochs}", leave=False,
-                       disable=None if main else True)
-            for L, target in bar:
-                total += step(L, target) * len(L)
-                count += len(L)
-            sums = distributed.all_sum(torch.stack([total.float(), torch.tensor(float(count), device=device)]))
-            train_loss = (sums[0] / sums[1]).item()
-            history["step_seconds"].append(time.perf_counter() - tic)
-            if not math.isfinite(train_loss):
-                raise DivergedError(f"loss became {train_loss} in epoch {epoch + 1}; {out / 'last.pt'} keeps the "
-                                    "last good epoch; lower --lr and --resume from it, or start again")
-            scheduler.step()
-            history["train_loss"].append(train_loss)
-            history["test_loss"].append(test_loss(model, test, device))
-            if val is not None:
-                history["val_loss"].append(test_loss(model, val, device))
-            if main:
-                if samples is not None:
-                    files.submit(sample_figure_later(model, samples, device,
-                                                     out / "samples" / f"epoch_{epoch + 1:03d}.png"))
-                if val is not None and history["val_loss"][-1] <= min(history["val_loss"]):
-                    files.checkpoint(out / "best.pt", model, metrics={"val_loss": history["val_loss"][-1]},
-                                     epoch=epoch + 1, args=run_args or {})
-            history["seconds"].append(time.perf_counter() - tic)
-            if main:
-                files.checkpoint(out / "last.pt", model, epoch=epoch + 1, history=history,
-                                 optimizer=optimizer_state(optimizer), scheduler=scheduler.state_dict(),
-                                 rng=torch.get_rng_state(), args=run_args or {})
-                history["seconds"][-1] = time.perf_counter() - tic  # the write too (last.pt holds the time before it)
-                tqdm.write(f"epoch {epoch + 1}/{epochs}  train {train_loss:.4g}  test {history['test_loss'][-1]:.4g}"
-                           f"  {history['seconds'][-1]:.1f}s")
+            train_loss = training.train_epoch(train, epoch, tic)
+            training.score(train_loss, test, val)
+            training.write(epoch, samples, tic)
     except KeyboardInterrupt:
-        files.close()
-        done = len(history["train_loss"])
-        where = f"{out / 'last.pt'} holds epoch {done}" if done else "no epoch had finished, nothing to resume"
-        if main:
-            print(f"\ninterrupted: {where}; continue with the same command plus --resume {out / 'last.pt'}",
-                  file=sys.stderr)
-        sys.exit(130)
+        training.interrupted()
     finally:
         signal.signal(signal.SIGTERM, previous)
-        files.close()
-    return history
+        training.files.close()
+    return training.history
 
 
 def finish(model, history, metrics, out, run_args, title):
@@ -305,6 +351,18 @@ def carve_validation(images, fraction, seed):
     return images[order[count:].sort().values], images[order[:count].sort().values]
 
 
+def batches_for(model, args, device, train_images, test_images, val_images):
+    """The run's training batches (this rank's share), and the test and validation batches."""
+    recolour = args.recolour if model.takes_hints else 0.0  # only hint models are trained with recoloured pictures
+    train = TrainBatches(train_images, args.batch_size, args.augment, args.size, args.seed, device, model.target,
+                         rank=distributed.rank(), world=distributed.world_size(), pipeline=args.pipeline,
+                         hints=model.takes_hints, recolour=recolour)
+    test = EvalBatches(test_images, batch_size=100, device=device, target=model.target, hints=model.takes_hints)
+    val = None if val_images is None else EvalBatches(val_images, batch_size=100, device=device, target=model.target,
+                                                      hints=model.takes_hints)
+    return train, test, val
+
+
 def train_from_args(make_model, args, title, extra_metrics=None):
     """What every training script does: seed, build, load the split, fit, evaluate, write artefacts."""
     keep_freed_memory()
@@ -317,14 +375,9 @@ def train_from_args(make_model, args, title, extra_metrics=None):
     train_images, val_images = carve_validation(train_images, args.val_fraction, args.seed)
     seed_everything(args.seed)
     model = make_model()
-    if hasattr(model, "set_prior") and not args.resume:  # a resumed run loads its prior with the weights
+    if model.learns_prior and not args.resume:  # a resumed run loads its prior with the weights
         model.set_prior(image_ab(train_images))
-    train = TrainBatches(train_images, args.batch_size, args.augment, args.size, args.seed, device, model.target,
-                         rank=rank, world=world, pipeline=args.pipeline, hints=model.hints,
-                         recolour=getattr(args, "recolour", 0.0))  # hint models only
-    test = EvalBatches(test_images, batch_size=100, device=device, target=model.target, hints=model.hints)
-    val = None if val_images is None else EvalBatches(val_images, batch_size=100, device=device, target=model.target,
-                                                      hints=model.hints)
+    train, test, val = batches_for(model, args, device, train_images, test_images, val_images)
     run_args = plain_args(args)
     if rank == 0:
         print(f"{title}: {len(train_images)} train images x {args.augment} = {train.samples} samples/epoch, "
@@ -332,10 +385,9 @@ def train_from_args(make_model, args, title, extra_metrics=None):
               f"{len(test_images)} test images, {sum(p.numel() for p in model.parameters()):,} parameters, {device}"
               + (f", {world} processes" if world > 1 else ""))
     tic = time.perf_counter()
-    history = fit(model, train, test, epochs=args.epochs, lr=args.lr, out=out, device=device,
-                  schedule=args.lr_schedule, resume=args.resume, run_args=run_args, samples=test_images[:6],
-                  sync_bn=args.sync_bn, compile=args.compile, amp=args.amp, fused=args.fused, graphs=args.graphs,
-                  val=val)
+    run = RunConfig(args.epochs, args.lr, out, device, args.lr_schedule, args.resume, run_args, args.sync_bn,
+                    args.compile, args.amp, args.fused, args.graphs)
+    history = fit(model, train, test, run, samples=test_images[:6], val=val)
     distributed.teardown()
     if rank != 0:
         return model, None

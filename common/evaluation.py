@@ -7,8 +7,9 @@ import numpy as np
 import torch
 
 from .color import image_ab, lab_to_rgb, merge_L_ab, rgb_to_lab
-from .data import EvalBatches, read_image, to_rgb8
+from .data import EvalBatches
 from .hints import EVAL_SEED, evaluation_points, from_points, turn_hue
+from .images import read_image, to_rgb8
 from .inference import autocast, colorize_later
 from .metrics import score_pictures, summarize
 from .plots import grid_image, picture_grid, write_png
@@ -30,26 +31,19 @@ def test_loss(model, batches, device):
     return (total / count).item()
 
 
-def loss_units(model):
-    if model.target == "mean_ab":
-        return "mean ab MSE (raw ab units)"
-    if hasattr(model, "centres"):
-        return "rebalanced soft cross-entropy"
-    return "ab/128 MSE" if getattr(model, "tanh", False) else "ab MSE (raw ab units)"
-
-
 def as_pictures(images):
     """uint8 tensor (N,3,H,W) -> HxWx3 uint8 arrays, the form the one road takes."""
     return [img.permute(1, 2, 0).numpy() for img in images.cpu()]
 
 
-def colorize_pictures_later(model, pictures, device, batch_size=10, hints=None):
+def colorize_pictures_later(model, pictures, device, batch_size=10, hints=None, temperature=None):
     """The colour pictures of square RGB pictures at their own size, `batch_size` per forward pass (with
     `hints`, one `Hints` per picture); the forward passes run now, the CPU work when the returned function is
     called."""
     hints = hints or [None] * len(pictures)
     halves = [colorize_later(model, pictures[i:i + batch_size], len(pictures[0]), device,
-                             hints=hints[i:i + batch_size]) for i in range(0, len(pictures), batch_size)]
+                             hints=hints[i:i + batch_size], temperature=temperature)
+              for i in range(0, len(pictures), batch_size)]
     return lambda: [result.rgb for half in halves for result in half()]
 
 
@@ -106,23 +100,24 @@ def write_scores(folder, names, per_picture, preds, truths):
                                                   halves[1]]))
 
 
-def evaluate(model, images, names, device, out=None, batch_size=10):
-    """The test loss (batches of 10 by default, the report's protocol) and every metric of the colour pictures, from
-    the PNGs written to `out` (or from the same 8-bit pictures in memory without `out`), each with its 95%
-    bootstrap interval over the pictures. Returns the metrics and the per-picture scores."""
+def evaluate(model, images, names, device, out=None, batch_size=10, temperature=None):
+    """The test loss (batches of 10 by default, the report's protocol) and every metric of the colour pictures
+    (decoded at `temperature` by a model with bins), from the PNGs written to `out` (or from the same 8-bit
+    pictures in memory without `out`), each with its 95% bootstrap interval over the pictures. Returns the
+    metrics and the per-picture scores."""
     truths = as_pictures(images)
-    preds = colorize_pictures_later(model, truths, device, batch_size)()
+    preds = colorize_pictures_later(model, truths, device, batch_size, temperature=temperature)()
     if out is not None:
         preds = write_pictures(out, names, preds, truths)
     per_picture = score_pictures(preds, truths)
     if out is not None:
         write_scores(out, names, per_picture, preds, truths)
     means, intervals = summarize(per_picture)
-    loss = test_loss(model, EvalBatches(images, batch_size, device=device, target=model.target, hints=model.hints),
-                     device)
-    metrics = {"test_loss": loss, "loss_units": loss_units(model), **means, "ci95": intervals, "images": len(names)}
-    if hasattr(model, "temperature"):
-        metrics["temperature"] = model.temperature
+    batches = EvalBatches(images, batch_size, device=device, target=model.target, hints=model.takes_hints)
+    metrics = {"test_loss": test_loss(model, batches, device), "loss_units": model.units, **means, "ci95": intervals,
+               "images": len(names)}
+    if model.has_bins:
+        metrics["temperature"] = model.settings.temperature if temperature is None else temperature
     return metrics, per_picture
 
 
@@ -143,7 +138,8 @@ def recoloured(images, seed=EVAL_SEED):
     return torch.from_numpy(np.stack(out)).permute(0, 3, 1, 2)
 
 
-def hint_sweep(model, images, names, device, counts, out, batch_size=10, grid_name="hints_grid.png"):
+def hint_sweep(model, images, names, device, counts, out, batch_size=10, grid_name="hints_grid.png",
+               temperature=None):
     """The hint protocol: every test picture colorized with exactly N evaluation points (3x3 patches holding
     the truth's mean ab, `hints.evaluation_points`, the same for every model) for each N in `counts`; ab MSE
     and PSNR per N with 95% bootstrap intervals. A model without hint inputs is scored once, the same at
@@ -151,10 +147,12 @@ def hint_sweep(model, images, names, device, counts, out, batch_size=10, grid_na
     truths = as_pictures(images)
     ab = image_ab(images)
     table, shown = {}, {}
-    automatic = None if model.hints else colorize_pictures_later(model, truths, device, batch_size)()
+    automatic = None if model.takes_hints else colorize_pictures_later(model, truths, device, batch_size,
+                                                                       temperature=temperature)()
     for count in sorted(set(counts) | set(HINT_GRID)):
-        hints = from_points(ab, evaluation_points(len(truths), count, images.shape[-1])) if model.hints else None
-        preds = automatic or colorize_pictures_later(model, truths, device, batch_size, hints)()
+        points = evaluation_points(len(truths), count, images.shape[-1])
+        hints = from_points(ab, points) if model.takes_hints else None
+        preds = automatic or colorize_pictures_later(model, truths, device, batch_size, hints, temperature)()
         if count in HINT_GRID:
             shown[count] = hints, preds
         if count in counts:

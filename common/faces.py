@@ -13,9 +13,10 @@ import cv2
 import numpy as np
 
 from .color import gray8
+from .files import PRETRAINED
 
 CASCADE = "haarcascade_frontalface_default.xml"
-FRAMING_FILE = Path(__file__).resolve().parent.parent / "pretrained" / "face_framing.json"
+FRAMING_FILE = PRETRAINED / "face_framing.json"
 DETECT_SIDE = 800  # photos are searched at most this many pixels on their long side
 PAD = 0.25  # border (share of the picture's side) replicated around a picture, so a face at its edge is found
 FEATHER = 0.05  # share of a crop's side over which its colour fades into the whole-photo colour

@@ -1,9 +1,14 @@
-"""Which files are pictures, where a split's folders are, and whether an output folder can be written:
-light to import, so a script that only checks its files (split_data.py) starts without torch."""
+"""Where the repository keeps what it ships, which files are pictures, where a split's folders are, and
+whether an output folder can be written: light to import, so a script that only checks its files
+(split_data.py) starts without torch."""
 import os
 from pathlib import Path
 
 from .cli import UserError
+
+REPOSITORY = Path(__file__).resolve().parent.parent
+PRETRAINED = REPOSITORY / "pretrained"  # the shipped checkpoints and the faces' framing
+PAGE = Path(__file__).resolve().parent / "web" / "page"  # the web page's static files
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp"}
 

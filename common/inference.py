@@ -65,13 +65,13 @@ def fit_gamut(L, ab):
 
 
 @torch.no_grad()
-def predict(model, L_small, device, hint_grids=None):
-    """Network outputs and raw ab (numpy N,2,h,w) for a batch of L at network size (N,h,w, 0..100); a hint
-    model also takes each picture's hints at that size ((ab (2,h,w), mask (h,w)) from `hints.grid`), none
-    where `hint_grids` is None."""
+def predict(model, L_small, device, hint_grids=None, temperature=None):
+    """Network outputs and raw ab (numpy N,2,h,w) for a batch of L at network size (N,h,w, 0..100), decoded at
+    `temperature` by a model with bins; a hint model also takes each picture's hints at that size ((ab (2,h,w),
+    mask (h,w)) from `hints.grid`), none where `hint_grids` is None."""
     model.eval()
     x = torch.from_numpy(np.stack(L_small))[:, None].to(device) / L_SCALE
-    if model.hints:
+    if model.takes_hints:
         if hint_grids is None:
             ab, mask = torch.zeros(len(x), 2, *x.shape[-2:]), torch.zeros(len(x), 1, *x.shape[-2:])
         else:
@@ -81,7 +81,7 @@ def predict(model, L_small, device, hint_grids=None):
     with autocast(device):
         output = model(x.contiguous(memory_format=torch.channels_last))
     output = output.float()
-    return output, model.predict_ab(output, x.shape[-2:]).cpu().numpy()
+    return output, model.predict_ab(output, x.shape[-2:], temperature).cpu().numpy()
 
 
 def shrink(L, size):
@@ -120,25 +120,27 @@ class Colorized(NamedTuple):
     faces: int  # faces colorized at the training framing and blended in
 
 
-def colorize(model, images, size, device, confidence=False, faces=None, hints=None):
+def colorize(model, images, size, device, confidence=False, faces=None, hints=None, temperature=None):
     """Decoded images (gray, RGB or RGBA; 8 or 16 bit; any size) -> a Colorized each. With `faces`
     ((framing, min_size), see common/faces.py) faces found in a photo are colorized at the training framing,
-    unless the photo has `hints` (a `hints.Hints` or None per image, in its pixels; they need a hint model)."""
-    return colorize_later(model, images, size, device, confidence, faces, hints)()
+    unless the photo has `hints` (a `hints.Hints` or None per image, in its pixels; they need a hint model).
+    A model with bins decodes them at `temperature` (None: its own)."""
+    return colorize_later(model, images, size, device, confidence, faces, hints, temperature=temperature)()
 
 
-def colorize_later(model, images, size, device, confidence=False, faces=None, hints=None, found=None):
+def colorize_later(model, images, size, device, confidence=False, faces=None, hints=None, found=None,
+                   temperature=None):
     """`colorize` in two halves: the forward passes now, while the model is as it is, and the CPU work
     (upsampling, gamut, RGB) in the returned function, which another thread may call and stop with an event.
     `found`: the faces of each image as `find_faces` gave them, for a caller that colours the same photo again
     (the page)."""
     hints = hints or [None] * len(images)
     hinted = [h is not None and len(h) > 0 for h in hints]
-    if not model.hints and any(hinted):
+    if not model.takes_hints and any(hinted):
         raise UserError("this model takes no colour hints; use a hint model such as pretrained/hints.pt")
     Ls = [lightness(img) for img in images]
-    whole_hints = [grid(h, L.shape, size) for L, h in zip(Ls, hints)] if model.hints else None
-    output, ab_small = predict(model, [shrink(L, size) for L in Ls], device, whole_hints)
+    whole_hints = [grid(h, L.shape, size) for L, h in zip(Ls, hints)] if model.takes_hints else None
+    output, ab_small = predict(model, [shrink(L, size) for L in Ls], device, whole_hints, temperature)
     entropy = model.entropy(output).cpu().numpy() if confidence else [None] * len(images)
     # a face crop sees only the hints inside it and would overrule those around it: hints turn faces off
     if found is None:
@@ -146,13 +148,11 @@ def colorize_later(model, images, size, device, confidence=False, faces=None, hi
     found = [image_faces if not given else [] for image_faces, given in zip(found, hinted)]
     squares = [[square for face in image_faces for square in face] for image_faces in found]
     face_crops = [crop for L, image_squares in zip(Ls, squares) for crop in crops(L, image_squares, size)]
-    face_ab = iter(predict(model, face_crops, device)[1] if face_crops else [])
+    face_ab = iter(predict(model, face_crops, device, temperature=temperature)[1] if face_crops else [])
     patches = [[(next(face_ab), square) for square in image_squares] for image_squares in squares]
-    bins = getattr(model, "bins", None)
-
     def pictures(stop=None):
         return [Colorized(render(img, L, ab, image_patches, stop),
-                          None if h is None else upsample(h, L.shape) / np.log(bins), len(image_faces))
+                          None if h is None else upsample(h, L.shape) / np.log(model.bins), len(image_faces))
                 for img, L, ab, h, image_patches, image_faces in zip(images, Ls, ab_small, entropy, patches, found)]
 
     return pictures

@@ -1,5 +1,8 @@
-"""The report's networks. Every model says what it learns (`target`), how it is scored in its own
-units (`loss`) and how its output becomes raw ab (`predict_ab`), so one engine trains them all."""
+"""The report's networks behind one stated contract, `ColourModel`: what a model learns, its loss in its own
+units, how its output becomes raw ab, and its settings, so one engine trains them all and every caller (the
+evaluation, the one road, the page) asks the model instead of probing it."""
+from dataclasses import asdict, dataclass, field
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -9,15 +12,87 @@ from .color import AB_SCALE, ab_bins, annealed_mean, neighbour_table, rebalance_
 PRESETS = {1: (3, 3, 3, 3, 3), 2: (8, 16, 32, 64, 128), 3: (16, 32, 64, 128, 256)}
 
 
-class MeanChromaRegressor(nn.Module):
+class ColourModel(nn.Module):
+    """What every model offers:
+
+    - `name`: its name in checkpoints; `settings`: its constructor's arguments (a dataclass), and `config` the
+      same as the plain dict a checkpoint holds;
+    - `target`: what `loss(output, target)` compares the output with, "ab" per pixel or "mean_ab" per picture,
+      in the units `units` names;
+    - `predict_ab(output, size, temperature)`: raw ab (N,2,h,w) from the output, at `size` when given; the
+      temperature matters only to a model with bins (None: its own);
+    - `takes_hints`: its input holds colour hints beside L (`hints.network_input`);
+    - `has_bins`: it predicts a distribution over ab bins (`centres`), so `entropy(output)` and a decoding
+      temperature mean something;
+    - `learns_prior`: `set_prior(ab)` must see the training set's ab before training.
+    """
+
+    name = ""
+    target = "ab"
+    takes_hints = False
+    has_bins = False
+    learns_prior = False
+
+    def __init__(self, settings):
+        super().__init__()
+        self.settings = settings
+
+    @property
+    def config(self):
+        return asdict(self.settings)
+
+    @property
+    def units(self):
+        raise NotImplementedError
+
+    def loss(self, output, target):
+        raise NotImplementedError
+
+    def predict_ab(self, output, size=None, temperature=None):
+        raise NotImplementedError
+
+    def entropy(self, output):
+        raise TypeError(f"a {self.name} has no bins, so no entropy")
+
+    def set_prior(self, ab):
+        raise TypeError(f"a {self.name} learns no prior")
+
+
+@dataclass
+class RegressorSettings:
+    width: int = 3
+    layers: int = 7
+
+
+@dataclass
+class ColorizerSettings:
+    features: list = field(default_factory=lambda: list(PRESETS[3]))
+    tanh: bool = False
+    unet: bool = False
+    hints: bool = False
+
+
+@dataclass
+class ClassifierSettings:
+    features: list = field(default_factory=lambda: list(PRESETS[3]))
+    head_stride: int = 4
+    grid: int = 10
+    sigma: float = 5.0
+    rebalance_lambda: float = 0.5
+    temperature: float = 0.38
+    unet: bool = False
+    hints: bool = False
+
+
+class MeanChromaRegressor(ColourModel):
     """Predicts an image's mean a and mean b from L: 7 stride-2 convolutions, 3 maps each."""
 
+    name = "regressor"
     target = "mean_ab"
-    hints = False
+    units = "mean ab MSE (raw ab units)"
 
     def __init__(self, width=3, layers=7):
-        super().__init__()
-        self.config = {"width": width, "layers": layers}
+        super().__init__(RegressorSettings(width, layers))
         # (1) x 128 x 128 -> (width) x 64 x 64 -> ... -> (width) x 2 x 2 -> (2) x 1 x 1, averaged to (2)
         blocks, channels = [], 1
         for i in range(layers):
@@ -34,7 +109,7 @@ class MeanChromaRegressor(nn.Module):
     def loss(self, output, target):
         return F.mse_loss(output, target)
 
-    def predict_ab(self, output, size=None):
+    def predict_ab(self, output, size=None, temperature=None):
         """The mean chroma, spread over the picture when a size is given."""
         return output if size is None else output[:, :, None, None].expand(-1, -1, *size)
 
@@ -96,17 +171,15 @@ class UNet(nn.Module):
         return self.head(x)
 
 
-class Colorizer(nn.Module):
+class Colorizer(ColourModel):
     """L -> ab per pixel: 5 stride-2 conv modules down, 5 transposed-conv modules back up; or a U-Net on the
     same modules (`unet`). With `hints` the network also sees the user's colour hints."""
 
-    target = "ab"
+    name = "colorizer"
 
     def __init__(self, features=PRESETS[3], tanh=False, unet=False, hints=False):
-        super().__init__()
-        features = list(features)
-        self.config = {"features": features, "tanh": tanh, "unet": unet, "hints": hints}
-        self.tanh, self.unet, self.hints = tanh, unet, hints
+        super().__init__(ColorizerSettings(list(features), tanh, unet, hints))
+        features = self.settings.features
         if unet:
             self.body = UNet(features, inputs(hints), 2)
             return
@@ -122,23 +195,31 @@ class Colorizer(nn.Module):
         # output (2) x 128 x 128: raw ab, or ab / AB_SCALE through tanh
 
     @property
+    def takes_hints(self):
+        return self.settings.hints
+
+    @property
+    def units(self):
+        return "ab/128 MSE" if self.settings.tanh else "ab MSE (raw ab units)"
+
+    @property
     def scale(self):
-        return AB_SCALE if self.tanh else 1.0
+        return AB_SCALE if self.settings.tanh else 1.0
 
     def forward(self, x):
-        out = self.body(x) if self.unet else self.up(self.down(x))
-        return torch.tanh(out) if self.tanh else out
+        out = self.body(x) if self.settings.unet else self.up(self.down(x))
+        return torch.tanh(out) if self.settings.tanh else out
 
     def loss(self, output, target):
         return F.mse_loss(output, target / self.scale)
 
-    def predict_ab(self, output, size=None):
+    def predict_ab(self, output, size=None, temperature=None):
         ab = output.float() * self.scale
         return ab if size is None or ab.shape[-2:] == tuple(size) else F.interpolate(
             ab, size=size, mode="bilinear", align_corners=False)
 
 
-class Classifier(nn.Module):
+class Classifier(ColourModel):
     """Colour as classification (Zhang, Isola & Efros 2016): per-pixel logits over Q in-gamut ab bins,
     trained with a rebalanced soft cross-entropy and decoded by the annealed mean.
 
@@ -146,16 +227,16 @@ class Classifier(nn.Module):
     logits; the decoded ab is upsampled (bilinear) to the picture's size.
     """
 
-    target = "ab"
+    name = "classifier"
+    units = "rebalanced soft cross-entropy"
+    has_bins = True
+    learns_prior = True
 
     def __init__(self, features=PRESETS[3], head_stride=4, grid=10, sigma=5.0, rebalance_lambda=0.5,
                  temperature=0.38, unet=False, hints=False):
-        super().__init__()
-        features = list(features)
-        self.config = {"features": features, "head_stride": head_stride, "grid": grid, "sigma": sigma,
-                       "rebalance_lambda": rebalance_lambda, "temperature": temperature, "unet": unet, "hints": hints}
-        self.head_stride, self.sigma, self.rebalance_lambda = head_stride, sigma, rebalance_lambda
-        self.temperature, self.unet, self.hints = temperature, unet, hints
+        super().__init__(ClassifierSettings(list(features), head_stride, grid, sigma, rebalance_lambda, temperature,
+                                            unet, hints))
+        features = self.settings.features
         centres = torch.tensor(ab_bins(grid), dtype=torch.float32)
         self.register_buffer("centres", centres)
         self.register_buffer("weights", torch.ones(len(centres)))
@@ -177,11 +258,15 @@ class Classifier(nn.Module):
         # output (Q) x 32 x 32: logits over the Q = 228 in-gamut bins at grid 10
 
     @property
+    def takes_hints(self):
+        return self.settings.hints
+
+    @property
     def bins(self):
         return len(self.centres)
 
     def forward(self, x):
-        return self.body(x) if self.unet else self.head(self.up(self.down(x)))
+        return self.body(x) if self.settings.unet else self.head(self.up(self.down(x)))
 
     @torch.no_grad()
     def set_prior(self, ab):
@@ -189,25 +274,28 @@ class Classifier(nn.Module):
         counts = torch.zeros(self.bins, device=ab.device)
         for chunk in ab.split(64):
             counts += torch.bincount(self.nearest(chunk).flatten(), minlength=self.bins)
-        self.weights, self.prior = rebalance_weights(counts / counts.sum(), self.centres, self.rebalance_lambda,
-                                                     self.sigma)
+        self.weights, self.prior = rebalance_weights(counts / counts.sum(), self.centres,
+                                                     self.settings.rebalance_lambda, self.settings.sigma)
 
     def nearest(self, ab):
-        return _heaviest(*soft_encode(ab, self.centres, self.table, self.sigma))
+        return _heaviest(*soft_encode(ab, self.centres, self.table, self.settings.sigma))
 
     def loss(self, output, target):
         """Soft cross-entropy against the 5 nearest bins, weighted by the rebalance weight of the
         nearest; the target has 5 non-zeros per pixel, so only those logits are gathered."""
-        ab = F.avg_pool2d(target, self.head_stride) if self.head_stride > 1 else target
-        index, weights = soft_encode(ab, self.centres, self.table, self.sigma)
+        stride = self.settings.head_stride
+        ab = F.avg_pool2d(target, stride) if stride > 1 else target
+        index, weights = soft_encode(ab, self.centres, self.table, self.settings.sigma)
         logits = output.float()
         picked = logits.permute(0, 2, 3, 1).gather(-1, index)
         cross_entropy = torch.logsumexp(logits, dim=1) - (weights * picked).sum(dim=-1)
         rebalance = self.weights[_heaviest(index, weights)]
         return (rebalance * cross_entropy).mean()
 
-    def predict_ab(self, output, size=None):
-        ab = annealed_mean(output.float(), self.centres, self.temperature)
+    def predict_ab(self, output, size=None, temperature=None):
+        """The annealed mean at `temperature` (None: the one the model was trained to be decoded at)."""
+        temperature = self.settings.temperature if temperature is None else temperature
+        ab = annealed_mean(output.float(), self.centres, temperature)
         return ab if size is None else F.interpolate(ab, size=size, mode="bilinear", align_corners=False)
 
     def entropy(self, output):
@@ -221,12 +309,8 @@ def _heaviest(index, weights):
     return index.gather(-1, weights.argmax(dim=-1, keepdim=True))[..., 0]
 
 
-MODELS = {"regressor": MeanChromaRegressor, "colorizer": Colorizer, "classifier": Classifier}
+MODELS = {model.name: model for model in (MeanChromaRegressor, Colorizer, Classifier)}
 
 
 def build(name, config):
     return MODELS[name](**config)
-
-
-def model_name(model):
-    return next(k for k, v in MODELS.items() if type(model) is v)

@@ -1,4 +1,4 @@
-"""Users' own photos: finding them, refusing oversized ones before decoding, naming the outputs, and the
+"""Users' own photos: finding them, naming the outputs, their hint pictures, and the
 side-by-side and confidence pictures written beside each result."""
 from pathlib import Path
 
@@ -6,9 +6,9 @@ import cv2
 import numpy as np
 
 from .color import gray8
-from .data import GRAY_TOLERANCE, ImageError, channel_spread, image_size, read_image, to_rgb8
 from .files import IMAGE_SUFFIXES
 from .hints import Hints, colour_ab, point_box
+from .images import GRAY_TOLERANCE, ImageError, channel_spread, read_image, to_rgb8
 from .inference import lightness
 
 ASPECT_TOLERANCE = 0.01  # a hint picture may be of another scale than its photo, not of another shape
@@ -52,19 +52,6 @@ def plan(files, out, overwrite):
         else:
             jobs.append((path, relative, outputs))
     return jobs, refused, existing
-
-
-def load(path, max_pixels):
-    """A photo decoded, or ImageError naming it; the size is checked from the header before decoding."""
-    size = image_size(path)
-    if size and size[0] * size[1] > max_pixels:
-        raise ImageError(f"{path}: {size[0]}x{size[1]} is {size[0] * size[1] / 1e6:.0f} MP, above --max-pixels "
-                         f"{max_pixels / 1e6:.0f} MP; raise the limit if you trust the file")
-    img = read_image(path)
-    if img.shape[0] * img.shape[1] > max_pixels:
-        raise ImageError(f"{path}: {img.shape[1]}x{img.shape[0]} is above --max-pixels; raise the limit if you "
-                         "trust the file")
-    return img
 
 
 def panel(img, height):

@@ -1,5 +1,4 @@
 import os
-import sys
 from pathlib import Path
 
 import cv2
@@ -7,10 +6,16 @@ import numpy as np
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
 REAL_DATA = Path(os.environ.get("DATA", ROOT / "data" / "face_images"))
 if not REAL_DATA.is_absolute():
     REAL_DATA = ROOT / REAL_DATA
+
+
+def pytest_collection_modifyitems(items):
+    """Every test that needs the real data is slow; the others say so with @pytest.mark.slow."""
+    for item in items:
+        if {"real_data", "real_split"} & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.slow)
 
 
 def made_up_image(rng, size=32):

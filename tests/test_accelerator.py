@@ -38,6 +38,7 @@ def check_run(result, out, split, tmp_path, device="cpu"):
     assert evaluated["mse_ab"] == pytest.approx(result["metrics"]["mse_ab"], rel=1e-3)
 
 
+@pytest.mark.slow
 def test_accelerator_recipe_trains_on_the_cpu(tiny_split, tmp_path):
     out = tmp_path / "recipe"
     result = run(tiny_split, out, "cpu", *RECIPE)

@@ -5,6 +5,7 @@ import pytest
 from bench import main as bench_main
 
 
+@pytest.mark.slow
 def test_bench_measures_all_three_and_writes_json(tiny_split, tmp_path, capsys):
     out = tmp_path / "bench.json"
     bench_main(["--data", str(tiny_split), "--net", "1", "--batch-size", "8", "--steps", "2", "--warmup", "1",
@@ -14,10 +15,11 @@ def test_bench_measures_all_three_and_writes_json(tiny_split, tmp_path, capsys):
         assert figures[key] > 0, key
     assert figures["device"].startswith("cpu")
     assert figures["full_run_epochs"] == 1 and figures["full_run_seconds"] > 0 and figures["full_run_test_mse"] > 0
-    assert figures["pipeline_over_model"] == figures["pipeline_sps"] / figures["model_only_sps"]
-    assert figures["model_over_naive"] == figures["model_only_sps"] / figures["naive_sps"]
     printed = capsys.readouterr().out
-    assert "(2)/(1)" in printed and "naive" in printed and "full run (make train): 1 epochs" in printed
+    for label, key in (("(1) model step on ready tensors", "model_only_sps"), ("(2) full step, our pipeline",
+                                                                              "pipeline_sps")):
+        assert f"{label:<44}{figures[key]:>12.0f}" in printed  # the table shows what the JSON holds
+    assert "naive" in printed and "full run (make train): 1 epochs" in printed
     assert figures["full_run_epoch_seconds"] == pytest.approx(
         figures["full_run_step_seconds"] + figures["full_run_extras_seconds"])
     assert 0 < figures["full_run_step_seconds"] < figures["full_run_epoch_seconds"] < figures["full_run_seconds"]

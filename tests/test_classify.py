@@ -77,6 +77,7 @@ def test_annealed_mean_spans_expectation_to_mode(centres):
     assert torch.equal(annealed_mean(logits, centres, 0), mode(logits, centres))
 
 
+@pytest.mark.slow
 def test_short_classifier_run_lowers_loss_and_sweeps_temperature(tiny_split, tmp_path, capsys):
     out = tmp_path / "cls"
     colorizer_main(["--data", str(tiny_split), "--out", str(out), "--epochs", "3", "--net", "2",

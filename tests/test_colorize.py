@@ -5,7 +5,7 @@ import torch
 
 from colorize import main as colorize_main
 from common.checkpoint import save_checkpoint
-from common.data import read_image
+from common.images import read_image
 from common.inference import lightness
 from common.models import Classifier, Colorizer
 from tests.conftest import made_up_image, write_rgb

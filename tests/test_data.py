@@ -10,14 +10,13 @@ from common.data import (
     CROP_SCALE,
     PIPELINES,
     EvalBatches,
-    ImageError,
     TrainBatches,
     crop_params,
     load_folder,
-    read_image,
     warp_opencv,
     warp_torch,
 )
+from common.images import ImageError, read_image
 from tests.conftest import made_up_image, write_rgb
 
 

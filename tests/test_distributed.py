@@ -2,6 +2,7 @@ import os
 import subprocess
 import sys
 
+import pytest
 import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
@@ -60,8 +61,14 @@ def ddp_worker(rank, init_file, result):
         torch.save(model.state_dict(), result)
     del ddp
     distributed.teardown()
+    # The step is checked and saved. About one full suite in five, a spawned rank then aborted while the
+    # interpreter shut down ("terminate called without an active exception", a C++ thread destroyed unjoined;
+    # never in 20 runs of this test alone, nor in the torchrun test): leave without that shutdown.
+    sys.stdout.flush()
+    os._exit(0)
 
 
+@pytest.mark.slow
 def test_one_ddp_step_matches_one_single_process_step(tmp_path):
     mp.spawn(ddp_worker, args=(str(tmp_path / "init"), str(tmp_path / "ddp.pt")), nprocs=2)
     torch.manual_seed(0)
@@ -77,6 +84,7 @@ def test_one_ddp_step_matches_one_single_process_step(tmp_path):
     assert moved > 1e-3  # the step really changed the weights
 
 
+@pytest.mark.slow
 def test_torchrun_gloo_two_processes_trains_and_rank_zero_writes(tiny_split, tmp_path):
     out = tmp_path / "ddp"
     env = {**os.environ, "OMP_NUM_THREADS": "1"}

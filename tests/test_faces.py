@@ -41,15 +41,33 @@ def ab(rgb):
     return cv2.cvtColor(rgb.astype(np.float32) / 255, cv2.COLOR_RGB2Lab)[..., 1:]
 
 
-def test_calibration_is_deterministic_and_reproduces_the_shipped_framing(face, real_split):
-    from common.data import load_folder
+@pytest.mark.slow
+def test_calibration_is_deterministic_and_calibrate_faces_reproduces_the_shipped_framing(face, real_split, tmp_path,
+                                                                                        capsys):
+    from calibrate_faces import main as calibrate_main
 
     pictures = [face, cv2.flip(face, 1), cv2.resize(skimage.data.astronaut()[20:300, 120:400], (128, 128))]
     Ls = [lightness(p) for p in pictures]
     assert calibrate(Ls) == calibrate(Ls) and calibrate(Ls)["faces_found"] == 3
-    images, _ = load_folder(real_split / "train")
-    shipped = json.loads(FRAMING_FILE.read_text())
-    assert calibrate([lightness(img.permute(1, 2, 0).numpy()) for img in images]) == shipped
+    calibrate_main(["--data", str(real_split), "--out", str(tmp_path / "framing.json")])
+    assert json.loads((tmp_path / "framing.json").read_text()) == json.loads(FRAMING_FILE.read_text())
+    assert "faces found in 645 of 675 training pictures" in capsys.readouterr().out
+
+
+@pytest.mark.slow
+def test_eval_faces_scores_face_aware_colour_on_test_faces_in_scenes(real_data, tmp_path, capsys):
+    from eval_faces import main as eval_faces_main
+
+    for part, names in (("train", sorted(real_data.glob("*.jpg"))[:2]), ("test", sorted(real_data.glob("*.jpg"))[2:8])):
+        (tmp_path / "split" / part).mkdir(parents=True)
+        for name in names:
+            (tmp_path / "split" / part / name.name).write_bytes(name.read_bytes())
+    eval_faces_main(["--data", str(tmp_path / "split"), "--out", str(tmp_path / "out")])
+    summary = json.loads((tmp_path / "out" / "test" / "faces_in_scenes.json").read_text())["summary"]
+    assert summary["scenes"] == 6 and summary["hits"] >= 4
+    assert summary["face_aware"] < 0.7 * summary["face_plain"]  # the README's 75 scenes: 51.19 -> 16.77
+    assert (tmp_path / "out" / "test" / "scenes.png").stat().st_size > 10_000
+    assert "detector found the face in" in capsys.readouterr().out
 
 
 def test_a_face_crop_gives_todays_output_exactly(classifier, face):
@@ -109,6 +127,7 @@ def test_the_looser_count_is_used_only_where_the_strict_one_finds_nothing(monkey
     assert len(faces.framings(faces.crop_square((5, 5, 50, 50), load_framing()))) == 45
 
 
+@pytest.mark.slow
 def test_one_pass_at_the_looser_count_holds_the_strict_counts_boxes(face):
     """What find_boxes relies on: a box's votes and place do not depend on the count asked for."""
     from common.faces import FALLBACK_NEIGHBOURS, NEIGHBOURS, voted_boxes

@@ -10,7 +10,7 @@ from torch import nn
 from colorize import main as colorize_main
 from common.checkpoint import load_checkpoint, save_checkpoint
 from common.color import rgb_to_lab
-from common.data import ImageError, TrainBatches, load_folder, read_image
+from common.data import TrainBatches, load_folder
 from common.hints import (
     EVAL_POINTS,
     Hints,
@@ -25,6 +25,7 @@ from common.hints import (
     simulate,
     simulated_points,
 )
+from common.images import ImageError, read_image
 from common.inference import colorize
 from common.models import PRESETS, Classifier, Colorizer
 from common.photos import hint_picture, points_as_picture
@@ -225,6 +226,7 @@ def test_a_folder_of_photos_takes_a_folder_of_hint_pictures_by_name(hint_checkpo
     assert e.value.code == 2 and "belong to one photo" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_a_unet_hint_model_trains_and_the_hint_protocol_is_written(tiny_split, tmp_path, capsys):
     out = tmp_path / "run"
     train_main(["--data", str(tiny_split), "--out", str(out), "--epochs", "2", "--net", "unet", "--hints",
@@ -248,7 +250,7 @@ def test_shipped_hint_model_follows_a_hint_and_more_points_score_better(real_spl
     from common.checkpoint import load_model
 
     model, state = load_model(model_path, CPU)
-    assert model.hints and model.unet and state["metrics"]["images"] == 75
+    assert model.takes_hints and model.settings.unet and state["metrics"]["images"] == 75
     images, _ = load_folder(real_split / "test", 128)
     picture = images[0].permute(1, 2, 0).numpy()
     for colour in ((40, 80, 220), (30, 160, 60)):  # blue and green: colours no face in the training set has

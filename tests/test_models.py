@@ -2,7 +2,7 @@ import pytest
 import torch
 from torch import nn
 
-from common.models import PRESETS, Colorizer, MeanChromaRegressor
+from common.models import MODELS, PRESETS, Classifier, Colorizer, ColourModel, MeanChromaRegressor, build
 
 
 def test_regressor_is_seven_convs_of_three_maps_to_two_numbers():
@@ -15,12 +15,15 @@ def test_regressor_is_seven_convs_of_three_maps_to_two_numbers():
     assert model(torch.rand(4, 1, 128, 128)).shape == (4, 2)
 
 
+REPORT = {1: [3, 3, 3, 3, 3], 2: [8, 16, 32, 64, 128], 3: [16, 32, 64, 128, 256]}  # the report's feature maps
+
+
 @pytest.mark.parametrize("net", [1, 2, 3])
-def test_colorizer_presets_channel_plan_and_shapes(net):
+def test_the_presets_build_the_reports_networks(net):
     model = Colorizer(PRESETS[net])
     convs = [m for m in model.down.modules() if isinstance(m, nn.Conv2d)]
     ups = [m for m in model.up.modules() if isinstance(m, nn.ConvTranspose2d)]
-    features = list(PRESETS[net])
+    features = REPORT[net]
     assert [(c.in_channels, c.out_channels) for c in convs] == list(zip([1, *features[:-1]], features))
     assert [(c.in_channels, c.out_channels) for c in ups] == list(zip(features[::-1], [*features[::-1][1:], 2]))
     assert all(c.stride == (2, 2) and c.kernel_size == (3, 3) for c in convs + ups)
@@ -28,10 +31,6 @@ def test_colorizer_presets_channel_plan_and_shapes(net):
     assert sum(isinstance(m, nn.LeakyReLU) for m in model.modules()) == 9
     assert isinstance(model.up[-1], nn.ConvTranspose2d)  # no BatchNorm or activation after the last
     assert model(torch.rand(2, 1, 128, 128)).shape == (2, 2, 128, 128)
-
-
-def test_network_presets_are_the_reports():
-    assert PRESETS == {1: (3, 3, 3, 3, 3), 2: (8, 16, 32, 64, 128), 3: (16, 32, 64, 128, 256)}
 
 
 def test_tanh_bounds_output_and_scales_ab():
@@ -42,3 +41,33 @@ def test_tanh_bounds_output_and_scales_ab():
     assert out.abs().max() <= 1 and out.min() > 0.99
     assert torch.allclose(model.predict_ab(out), out * 128)
     assert torch.isclose(model.loss(torch.zeros(1, 2, 4, 4), torch.full((1, 2, 4, 4), 64.0)), torch.tensor(0.25))
+
+
+@pytest.mark.parametrize("model", [MeanChromaRegressor(), Colorizer(PRESETS[1], tanh=True),
+                                   Colorizer(unet=True, hints=True), Classifier(PRESETS[1])],
+                         ids=["regressor", "tanh", "unet-hints", "classifier"])
+def test_every_model_states_its_contract_and_rebuilds_from_its_config(model):
+    assert isinstance(model, ColourModel) and MODELS[model.name] is type(model)
+    rebuilt = build(model.name, model.config)
+    assert rebuilt.config == model.config and rebuilt.settings == model.settings
+    assert rebuilt.state_dict().keys() == model.state_dict().keys()
+    x = torch.rand(2, 4 if model.takes_hints else 1, 64, 64)
+    with torch.no_grad():
+        out = model.eval()(x)
+    ab = model.predict_ab(out, (64, 64))
+    assert ab.shape == (2, 2, 64, 64) and isinstance(model.units, str)
+    target = torch.zeros(2, 2) if model.target == "mean_ab" else torch.zeros(2, 2, 64, 64)
+    assert torch.isfinite(model.loss(out, target))
+    if model.has_bins:
+        assert model.entropy(out).shape == (2, 16, 16) and model.learns_prior
+    else:
+        with pytest.raises(TypeError):
+            model.entropy(out)
+
+
+def test_the_classifiers_temperature_is_an_argument_not_state():
+    model = Classifier(PRESETS[1]).eval()
+    logits = torch.randn(1, model.bins, 4, 4)
+    default, cold, mean = (model.predict_ab(logits, temperature=t) for t in (None, 0.0, 1.0))
+    assert torch.equal(default, model.predict_ab(logits, temperature=0.38)) and model.settings.temperature == 0.38
+    assert not torch.allclose(cold, mean) and torch.equal(default, model.predict_ab(logits))

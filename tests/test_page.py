@@ -16,15 +16,15 @@ import torch
 from starlette.testclient import TestClient
 
 from colorize import main as colorize_main
-from common.browser import chromium, click_photo, installed, served, updates
 from common.checkpoint import load_model
 from common.color import gray8, rgb_to_lab
-from common.data import read_image
 from common.faces import find_faces, load_framing
 from common.hints import colour_ab
+from common.images import read_image
 from common.inference import colorize, lightness, predict, shrink
-from common.server import create_app
+from common.web.app import create_app
 from serve import main as serve_main
+from tests.browser import chromium, click_photo, installed, served, updates
 from tests.conftest import ROOT
 
 PRETRAINED = ROOT / "pretrained"
@@ -174,7 +174,7 @@ def test_downloads_of_photos_named_in_any_script_keep_their_names(client):
 
 
 def test_a_hundred_thousand_hints_are_refused_before_any_is_read(client, monkeypatch):
-    import common.server as server
+    import common.web.app as server
 
     read = []
     monkeypatch.setattr(server, "parse_point", lambda text: read.append(text))
@@ -236,7 +236,7 @@ def test_concurrent_requests_share_the_models_and_match_serial_ones(client):
 
 
 def test_the_page_looks_for_faces_in_a_preview_once_and_colours_it_as_colorize_does(client, monkeypatch):
-    import common.server as server
+    import common.web.app as server
 
     looked = []
     monkeypatch.setattr(server, "find_faces", lambda *args: looked.append(args) or find_faces(*args))
@@ -309,6 +309,7 @@ def result_pixels(driver, x, y, radius):
 
 
 @needs_browser
+@pytest.mark.slow
 def test_the_page_in_chromium_takes_a_photo_a_click_and_a_colour(browser, tmp_path):
     from selenium.webdriver.common.action_chains import ActionChains
     from selenium.webdriver.common.by import By

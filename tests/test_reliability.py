@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 
 from colorize import main as colorize_main
 from common.checkpoint import load_checkpoint, save_checkpoint
-from common.data import ImageError, read_image
+from common.images import ImageError, read_image
 from common.models import Colorizer
 from tests.conftest import ROOT, made_up_image
 
@@ -33,6 +33,7 @@ def finished_epochs(path):
         return 0
 
 
+@pytest.mark.slow
 def test_sigkill_then_resume_is_bit_identical(tiny_split, tmp_path):
     straight = train(tiny_split, tmp_path / "straight", "--epochs", "5")
     assert straight.wait(timeout=300) == 0, straight.stderr.read()
@@ -51,6 +52,7 @@ def test_sigkill_then_resume_is_bit_identical(tiny_split, tmp_path):
     assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
 
 
+@pytest.mark.slow
 def test_sigint_keeps_last_epoch_and_says_how_to_resume(tiny_split, tmp_path):
     run = train(tiny_split, tmp_path / "run", "--epochs", "200")
     deadline = time.time() + 120
@@ -81,12 +83,15 @@ def test_nan_loss_stops_with_a_clear_message_and_keeps_the_last_good_epoch(tiny_
     assert state["epoch"] == 1 and all(torch.isfinite(v).all() for v in state["state_dict"].values())
 
 
-def test_resume_with_other_architecture_is_refused(tiny_split, tmp_path):
+def test_resume_with_other_architecture_is_refused(tiny_split, tmp_path, capsys):
+    from train_colorizer import main as colorizer_main
+
     save_checkpoint(tmp_path / "other.pt", Colorizer((4, 4, 4, 4, 4)), epoch=1)
-    run = train(tiny_split, tmp_path / "r", "--epochs", "2", "--resume", str(tmp_path / "other.pt"))
-    assert run.wait(timeout=120) == 2
-    err = run.stderr.read()
-    assert err.count("\n") == 1 and "other.pt" in err and "use the same flags" in err
+    with pytest.raises(SystemExit) as e:
+        colorizer_main([*RUN[1:], "--data", str(tiny_split), "--out", str(tmp_path / "r"), "--epochs", "2",
+                        "--resume", str(tmp_path / "other.pt")])
+    err = capsys.readouterr().err
+    assert e.value.code == 2 and err.count("\n") == 1 and "other.pt" in err and "use the same flags" in err
 
 
 @pytest.mark.skipif(os.geteuid() == 0, reason="root can write anywhere")
@@ -97,12 +102,14 @@ def test_unwritable_output_fails_before_training(tiny_split, tmp_path):
     assert run.wait(timeout=60) == 2 and "cannot write" in run.stderr.read()
 
 
-def test_output_that_is_a_file_fails_before_training(tiny_split, tmp_path):
+def test_output_that_is_a_file_fails_before_training(tiny_split, tmp_path, capsys):
+    from train_colorizer import main as colorizer_main
+
     (tmp_path / "taken").write_text("a file, not a folder")
-    run = train(tiny_split, tmp_path / "taken" / "out", "--epochs", "1")
-    assert run.wait(timeout=60) == 2
-    err = run.stderr.read()
-    assert "cannot write output" in err and "epoch" not in err
+    with pytest.raises(SystemExit) as e:
+        colorizer_main([*RUN[1:], "--data", str(tiny_split), "--out", str(tmp_path / "taken" / "out"), "--epochs", "1"])
+    captured = capsys.readouterr()
+    assert e.value.code == 2 and "cannot write output" in captured.err and "epoch" not in captured.out + captured.err
 
 
 def test_paths_with_spaces_and_non_ascii_work_everywhere(tiny_split, tmp_path):

@@ -46,6 +46,7 @@ def test_missing_source_is_one_clear_error(tmp_path, capsys):
     assert err.startswith("error:") and "nope" in err and err.count("\n") == 1
 
 
+@pytest.mark.slow
 def test_split_in_place_is_checked_without_loading_torch(tiny_split, image_folder):
     """`make train` and `make test` run this check every time: it must not pay for torch and OpenCV."""
     probe = ("import sys; from split_data import main; main(sys.argv[1:]); "

@@ -15,6 +15,7 @@ def history(out):
     return json.loads((out / "metrics.json").read_text())["history"]
 
 
+@pytest.mark.slow
 def test_regressor_learns_is_seeded_and_writes_artefacts(tiny_split, tmp_path):
     runs = [tmp_path / "a", tmp_path / "b"]
     for out in runs:
@@ -48,6 +49,7 @@ def test_colorizer_two_epochs_lower_loss_and_evaluate(tiny_split, tmp_path, caps
         trained["test_loss"])
 
 
+@pytest.mark.slow
 def test_tanh_run_reports_scaled_loss(tiny_split, tmp_path):
     out = tmp_path / "tanh"
     colorizer_main(["--data", str(tiny_split), "--out", str(out), "--epochs", "1", "--net", "1", "--tanh", *SMALL])
@@ -56,6 +58,7 @@ def test_tanh_run_reports_scaled_loss(tiny_split, tmp_path):
     assert metrics["test_loss"] < 0.1 < metrics["mse_ab"]
 
 
+@pytest.mark.slow
 def test_best_checkpoint_is_chosen_on_a_validation_slice_never_on_the_test_split(tiny_split, tmp_path, capsys):
     from common.engine import carve_validation
 
@@ -77,6 +80,7 @@ def test_best_checkpoint_is_chosen_on_a_validation_slice_never_on_the_test_split
     assert not torch.equal(carve_validation(images, 0.25, seed=4)[1], val)
 
 
+@pytest.mark.slow
 def test_seeds_change_a_run_and_the_same_seed_repeats_it(tiny_split, tmp_path):
     for name, seed in (("a", 1), ("b", 1), ("c", 2)):
         colorizer_main(["--data", str(tiny_split), "--out", str(tmp_path / name), "--epochs", "2", "--net", "1",
@@ -90,3 +94,20 @@ def test_only_the_colorizer_takes_recolour(capsys):
     with pytest.raises(SystemExit) as e:
         regressor_main(["--recolour", "0.5"])
     assert e.value.code == 2 and "--recolour" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_a_compiled_run_makes_the_eager_runs_updates(tiny_split, tmp_path):
+    """--compile (torch.compile; on a CPU, inductor's C++ kernels) trains the same model as eager, to within the
+    rounding of fused kernels. Its compile takes most of this test's half minute."""
+    for name, flags in (("eager", []), ("compiled", ["--compile"])):
+        colorizer_main(["--data", str(tiny_split), "--out", str(tmp_path / name), "--epochs", "2", "--net", "1",
+                        "--augment", "2", *SMALL[:2], *SMALL[4:], *flags])
+    eager, compiled = history(tmp_path / "eager"), history(tmp_path / "compiled")
+    assert compiled["train_loss"] == pytest.approx(eager["train_loss"], rel=1e-3)
+    assert compiled["test_loss"] == pytest.approx(eager["test_loss"], rel=1e-3)
+    L = torch.rand(4, 1, 32, 32)  # biases before a BatchNorm drift apart freely (it cancels them): compare outputs
+    with torch.no_grad():
+        ab = [model_from_checkpoint(load_checkpoint(tmp_path / name / "model.pt")).eval()(L) for name in
+              ("eager", "compiled")]
+    assert (ab[0] - ab[1]).abs().max() < 0.05  # ab units: a twentieth of a level

@@ -9,9 +9,8 @@ import subprocess
 import sys
 import threading
 import time
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+from common.files import REPOSITORY
 
 CHROMIUM_FLAGS = ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-quic",
                   "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync",
@@ -85,7 +84,7 @@ def serve_process(*flags, start_seconds=120):
     """serve.py started as users start it, on a free port of 127.0.0.1: (process, port) once it listens; killed
     afterwards if it still runs."""
     port = free_port()
-    process = subprocess.Popen([sys.executable, "serve.py", "--port", str(port), *flags], cwd=ROOT,
+    process = subprocess.Popen([sys.executable, "serve.py", "--port", str(port), *flags], cwd=REPOSITORY,
                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     try:
         deadline = time.monotonic() + start_seconds

@@ -34,19 +34,18 @@ from starlette.responses import FileResponse, JSONResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from .checkpoint import load_model, training_size
-from .cli import UserError
-from .color import gray8, lab_to_rgb
-from .data import ImageError
-from .faces import FRAMING_FILE, find_faces, load_framing
-from .files import IMAGE_SUFFIXES
-from .hints import parse_point, point_hints
-from .inference import StoppedError, check, colorize_later, fit_gamut, lightness, predict, shrink
-from .models import PRESETS
-from .photos import heat_map, load, points_as_picture
-from .plots import encode
+from ..checkpoint import load_model, training_size
+from ..cli import UserError
+from ..color import gray8, lab_to_rgb
+from ..faces import FRAMING_FILE, find_faces, load_framing
+from ..files import IMAGE_SUFFIXES, PAGE
+from ..hints import parse_point, point_hints
+from ..images import ImageError, read_photo
+from ..inference import StoppedError, check, colorize_later, fit_gamut, lightness, predict, shrink
+from ..models import PRESETS
+from ..photos import heat_map, points_as_picture
+from ..plots import encode
 
-PAGE = Path(__file__).resolve().parent.parent / "page"
 PHOTOS_KEPT = 64  # photos held at most, the least recently used dropped first...
 PHOTO_MEMORY = 2**30  # ...and while their pixels take more than this many bytes (the newest always stays)
 PREVIEW_SIDE = 1280  # the page steers on a preview of at most this many pixels on its long side
@@ -190,7 +189,7 @@ def plain_name(state):
 
 class Models:
     """The shipped checkpoints, loaded when first asked for; each with a lock, so two requests never run a
-    forward pass (or change its temperature) on the same model at once."""
+    forward pass on the same model at once."""
 
     def __init__(self, folder, device):
         self.folder, self.device = Path(folder), device
@@ -212,9 +211,9 @@ class Models:
         out = []
         for name in self.names():
             model, state, _ = self.get(name)
-            out.append({"name": name, "label": plain_name(state), "hints": bool(model.hints),
-                        "classifier": state["model"] == "classifier",
-                        "temperature": getattr(model, "temperature", None),
+            out.append({"name": name, "label": plain_name(state), "hints": model.takes_hints,
+                        "classifier": model.has_bins,
+                        "temperature": model.settings.temperature if model.has_bins else None,
                         "mse_ab": state.get("metrics", {}).get("mse_ab")})
         return out
 
@@ -270,7 +269,7 @@ def decode_upload(stream, filename, max_pixels):
         with open(path, "wb") as f:
             shutil.copyfileobj(stream, f)
         try:
-            return load(path, max_pixels)
+            return read_photo(path, max_pixels)
         except ImageError as e:
             status = 413 if "--max-pixels" in str(e) else 422
             raise BadRequestError(str(e).replace(str(path), filename), status) from e
@@ -320,72 +319,69 @@ def png(img):
     return encode(img).tobytes()
 
 
-def create_app(pretrained, device, max_pixels=100e6, default_model="classifier.pt", hosts=LOCAL_HOSTS,
-               max_upload=MAX_UPLOAD):
-    """The page's app. `hosts`: the names it answers to ('*' for any); `max_upload`: bytes of an upload."""
-    models, photos = Models(pretrained, device), Photos()
-    framing = load_framing() if FRAMING_FILE.is_file() else None
+class Page:
+    """The page's API: each request's work on the photos and models held, apart from how the app is assembled."""
 
-    def colour(stop, body, full):
-        photo = photos.get(body.get("photo"))
-        name = body.get("model") or default_model
-        model, state, lock = models.get(name)
+    def __init__(self, models, device, default_model, max_pixels, max_upload):
+        self.models, self.photos, self.device = models, Photos(), device
+        self.default_model, self.max_pixels, self.max_upload = default_model, max_pixels, max_upload
+        self.faces = (load_framing(), FACES_MIN_SIZE) if FRAMING_FILE.is_file() else None
+
+    def colour(self, stop, body, full):
+        """The colour picture the request asks for: the preview (JPEG) or the full photo (PNG), or the preview's
+        confidence map; `stop` ends the work early (StoppedError)."""
+        photo = self.photos.get(body.get("photo"))
+        name = body.get("model") or self.default_model
+        model, state, lock = self.models.get(name)
         img = photo["img"] if full else photo["preview"]
         size = training_size(state)
         points = hints_of(body, photo["img"].shape[:2])
-        if points and not model.hints:
+        if points and not model.takes_hints:
             raise BadRequestError(f"{name} takes no colour hints; choose a hint model such as hints.pt")
         temperature = temperature_of(body)
         scale = 1.0 if full else photo["scale"]
         hints = point_hints([(int(x * scale), int(y * scale), rgb) for x, y, rgb in points], img.shape[:2], size)
-        faces, found = ((framing, FACES_MIN_SIZE) if framing else None), None
-        if faces and not full and not points:  # every slider move colours the same preview: look for faces once
+        found = None
+        if self.faces and not full and not points:  # every slider move colours the same preview: find faces once
             if photo["faces"] is None:
-                photo["faces"] = find_faces(lightness(img), *faces)
+                photo["faces"] = find_faces(lightness(img), *self.faces)
             found = [photo["faces"]]
-        confidence = bool(body.get("confidence")) and hasattr(model, "bins")
+        confidence = bool(body.get("confidence")) and model.has_bins
         check(stop)
         with lock:
-            if temperature is not None and hasattr(model, "temperature"):
-                saved, model.temperature = model.temperature, temperature
-            try:
-                pictures = colorize_later(model, [img], size, device, confidence, faces, [hints], found)
-            finally:
-                if temperature is not None and hasattr(model, "temperature"):
-                    model.temperature = saved
+            pictures = colorize_later(model, [img], size, self.device, confidence, self.faces, [hints], found,
+                                      temperature)
         result = pictures(stop)[0]
         check(stop)
         if confidence:
             return jpeg(heat_map(result.confidence))
         return png(result.rgb) if full else jpeg(result.rgb)
 
-    def suggestions(key, x, y, name):
+    def suggestions(self, key, x, y, name):
         """The classifier's most likely colours at pixel (x, y) of the photo, each shown at that pixel's L."""
-        photo = photos.get(key)
+        photo = self.photos.get(key)
         H, W = photo["L"].shape
         if not (0 <= x < W and 0 <= y < H):
             raise BadRequestError(f"pixel {x},{y} is outside the photo ({W}x{H})")
-        name = name or default_model
-        model, state, lock = models.get(name)
-        if not hasattr(model, "bins"):
+        name = name or self.default_model
+        model, state, lock = self.models.get(name)
+        if not model.has_bins:
             raise BadRequestError(f"{name} is not a classification model; suggestions come from one such as "
                                   "classifier.pt")
         if name not in photo["logits"]:
-            size = training_size(state)
             with lock:
-                logits, _ = predict(model, [shrink(photo["L"], size)], device)
+                logits, _ = predict(model, [shrink(photo["L"], training_size(state))], self.device)
             photo["logits"][name] = torch.softmax(logits[0].float(), dim=0).cpu()
         probs = photo["logits"][name]
-        row, col = y * probs.shape[1] // H, x * probs.shape[2] // W
-        p, bins = probs[:, row, col].topk(SUGGESTIONS)
+        p, bins = probs[:, y * probs.shape[1] // H, x * probs.shape[2] // W].topk(SUGGESTIONS)
         ab = model.centres[bins].cpu().numpy()
         lab = np.concatenate([np.full((len(ab), 1), photo["L"][y, x], np.float32), ab], axis=1)[None]
         rgb = lab_to_rgb(fit_gamut(lab[..., 0], lab[..., 1:]))[0]
         return [{"colour": "#" + "".join(f"{int(v):02x}" for v in c), "probability": float(q), "bin": int(b),
                  "ab": [float(v) for v in a]} for c, q, b, a in zip(rgb, p, bins, ab)]
 
-    async def upload(request: Request):
-        request = limited(request, max_upload, "the photo")
+    async def upload(self, request: Request):
+        request = limited(request, self.max_upload, "the photo")
         async with request.form(max_files=1, max_fields=4, max_part_size=4096) as form:
             file = form.get("photo")
             if not isinstance(file, UploadFile):
@@ -393,66 +389,81 @@ def create_app(pretrained, device, max_pixels=100e6, default_model="classifier.p
             name = Path(file.filename or "upload").name
             if not file.size:
                 raise BadRequestError(f"{name}: empty file")
-            img = await run_in_threadpool(decode_upload, file.file, name, max_pixels)
-        key, photo = await run_in_threadpool(photos.add, name, img)
+            img = await run_in_threadpool(decode_upload, file.file, name, self.max_pixels)
+        key, photo = await run_in_threadpool(self.photos.add, name, img)
         return JSONResponse({"photo": key, "name": name, "width": img.shape[1], "height": img.shape[0],
                              "preview_width": photo["preview"].shape[1], "preview_height": photo["preview"].shape[0],
                              "gray": f"/api/gray/{key}"})
 
-    async def gray(request: Request):
-        photo = await run_in_threadpool(photos.get, request.path_params["key"])
+    async def gray(self, request: Request):
+        photo = await run_in_threadpool(self.photos.get, request.path_params["key"])
         L = photo["L"] if photo["scale"] == 1 else cv2.resize(photo["L"], photo["preview"].shape[1::-1],
                                                               interpolation=cv2.INTER_AREA)
         return Response(jpeg(gray8(L)), media_type="image/jpeg")
 
-    async def preview(request: Request):
+    async def preview(self, request: Request):
         body = await json_body(request)
-        return Response(await until_done(request, colour, body, False), media_type="image/jpeg")
+        return Response(await until_done(request, self.colour, body, False), media_type="image/jpeg")
 
-    async def download(request: Request):
+    async def download(self, request: Request):
         body = await json_body(request)
-        photo = await run_in_threadpool(photos.get, body.get("photo"))
-        data = await until_done(request, colour, {**body, "confidence": False}, True)
+        photo = await run_in_threadpool(self.photos.get, body.get("photo"))
+        data = await until_done(request, self.colour, {**body, "confidence": False}, True)
         return Response(data, media_type="image/png",
                         headers={"Content-Disposition": attachment(f"{Path(photo['name']).stem}_color.png")})
 
-    async def hint_picture(request: Request):
+    async def hint_picture(self, request: Request):
         body = await json_body(request)
-        photo = await run_in_threadpool(photos.get, body.get("photo"))
-        _, state, _ = models.get(body.get("model") or "hints.pt")
+        photo = await run_in_threadpool(self.photos.get, body.get("photo"))
+        _, state, _ = self.models.get(body.get("model") or "hints.pt")
         points = hints_of(body, photo["img"].shape[:2])
         picture = points_as_picture(points, photo["img"].shape[:2], training_size(state))
         return Response(png(picture), media_type="image/png",
                         headers={"Content-Disposition": attachment(f"{Path(photo['name']).stem}_hints.png")})
 
-    async def suggest(request: Request):
+    async def suggest(self, request: Request):
         q = request.query_params
         try:
             x, y = int(q["x"]), int(q["y"])
         except (KeyError, ValueError) as e:
             raise BadRequestError("suggestions need whole pixel numbers x and y") from e
-        found = await run_in_threadpool(suggestions, q.get("photo"), x, y, q.get("model"))
+        found = await run_in_threadpool(self.suggestions, q.get("photo"), x, y, q.get("model"))
         return JSONResponse({"suggestions": found})
 
-    async def model_list(request: Request):
-        return JSONResponse({"models": await run_in_threadpool(models.describe), "default": default_model})
+    async def model_list(self, request: Request):
+        return JSONResponse({"models": await run_in_threadpool(self.models.describe), "default": self.default_model})
 
-    async def index(request: Request):
+    async def index(self, request: Request):
         return FileResponse(PAGE / "index.html")
 
-    async def error(request, exc):
-        status = getattr(exc, "status", None) or getattr(exc, "status_code", 422)
-        closing = {"Connection": "close"} if status == 413 else {}  # the rest of a body too large is not read
-        return JSONResponse({"error": str(getattr(exc, "detail", None) or exc)}, status_code=status, headers=closing)
 
-    async def stopped(request, exc):
-        return Response(status_code=503)  # nobody is waiting for it: the client went away, or the server stops
+async def bad_request(request, exc):
+    closing = {"Connection": "close"} if exc.status == 413 else {}  # the rest of a body too large is not read
+    return JSONResponse({"error": str(exc)}, status_code=exc.status, headers=closing)
 
-    routes = [Route("/", index), Route("/api/models", model_list), Route("/api/photo", upload, methods=["POST"]),
-              Route("/api/gray/{key}", gray), Route("/api/colorize", preview, methods=["POST"]),
-              Route("/api/download", download, methods=["POST"]),
-              Route("/api/hints-picture", hint_picture, methods=["POST"]), Route("/api/suggest", suggest),
+
+async def user_error(request, exc):
+    return JSONResponse({"error": str(exc)}, status_code=422)
+
+
+async def http_error(request, exc):
+    return JSONResponse({"error": exc.detail}, status_code=exc.status_code)
+
+
+async def stopped(request, exc):
+    return Response(status_code=503)  # nobody is waiting for it: the client went away, or the server stops
+
+
+def create_app(pretrained, device, max_pixels=100e6, default_model="classifier.pt", hosts=LOCAL_HOSTS,
+               max_upload=MAX_UPLOAD):
+    """The page's app. `hosts`: the names it answers to ('*' for any); `max_upload`: bytes of an upload."""
+    page = Page(Models(pretrained, device), device, default_model, max_pixels, max_upload)
+    routes = [Route("/", page.index), Route("/api/models", page.model_list),
+              Route("/api/photo", page.upload, methods=["POST"]), Route("/api/gray/{key}", page.gray),
+              Route("/api/colorize", page.preview, methods=["POST"]),
+              Route("/api/download", page.download, methods=["POST"]),
+              Route("/api/hints-picture", page.hint_picture, methods=["POST"]), Route("/api/suggest", page.suggest),
               Mount("/static", StaticFiles(directory=PAGE), name="static")]
-    app = Starlette(routes=routes, exception_handlers={BadRequestError: error, UserError: error,
-                                                       HTTPException: error, StoppedError: stopped})
+    app = Starlette(routes=routes, exception_handlers={BadRequestError: bad_request, UserError: user_error,
+                                                       HTTPException: http_error, StoppedError: stopped})
     return LocalOnly(app, hosts)
