@@ -27,7 +27,7 @@ export DATA
 PORT    ?= 8000
 
 .PHONY: setup setup-browser data split train train-regressor test compare experiments schedules bench demo serve \
-	lint check test-fast clean
+	eval-video lint check test-fast clean
 
 setup: $(VENV)/.installed
 $(VENV)/.installed: requirements.txt pyproject.toml
@@ -90,6 +90,10 @@ demo: setup
 
 serve: setup
 	$(PY) serve.py --port $(PORT) --device $(DEVICE)
+
+# steady against frame-by-frame colour on clips of known colour made from the test faces
+eval-video: split
+	$(PY) eval_video.py --data $(SPLIT) --device $(DEVICE) --out $(RUNS)/video
 
 lint: setup
 	$(VENV)/bin/ruff check .

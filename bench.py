@@ -107,6 +107,9 @@ def parse_args(argv=None):
     p.add_argument("--load", action="store_true",
                    help="also fire 50 colour requests with 10 hints each and 50 uploads at once at a serve.py process, "
                         "check every answer and report p95 latency")
+    p.add_argument("--video", action="store_true",
+                   help="also time colorize.py on a 640x360 film (frames/s, faces off and on) and take its peak RSS "
+                        "on a 10 s and a 60 s clip")
     p.add_argument("--json", help="also write the figures to this JSON file")
     add_common_args(p)
     args = p.parse_args(argv)
@@ -163,6 +166,10 @@ def report(f):
               f"picture median {f['page_temperature_ms_median']:.0f} ms over {len(f['page_temperature_ms'])} moves")
     if "load_colorize_p95_ms" in f:
         print(load_summary(f))
+    if "video_fps_faces_off" in f:
+        print(f"colorize.py, 640x360 film, steady: {f['video_fps_faces_off']:.1f} frames/s with faces off, "
+              f"{f['video_fps_faces_on']:.1f} with faces on; peak RSS {f['video_10s_peak_rss_mb']:.0f} MB for 10 s, "
+              f"{f['video_60s_peak_rss_mb']:.0f} MB for 60 s")
 
 
 @guarded
@@ -177,6 +184,8 @@ def main(argv=None):
         figures.update(photo_figures(device))
     if args.page:
         figures.update(page_figures(device))
+    if args.video:
+        figures.update(video_figures(device))
     if args.load:
         from tests.browser import serve_process
 
@@ -351,6 +360,42 @@ def load_figures(port, requests=50, uploads=50, hints=10, hint_sets=5):
         figures[f"load_{kind}_wrong"] = sum(not ok for k, _, ok in done if k == kind)
         figures[f"load_{kind}_median_ms"] = float(np.median(ms))
         figures[f"load_{kind}_p95_ms"] = float(np.percentile(ms, 95))
+    return figures
+
+
+def video_figures(device):
+    """colorize.py on films made by common/clips.py (a camera moving over the astronaut, gray, 25 frames/s) in
+    fresh processes: frames/s of a 10 s clip with faces off and on (its second run, as for photos), and the peak
+    RSS of a 10 s and a 60 s clip, which streaming keeps equal."""
+    import subprocess
+    import sys
+    import tempfile
+
+    import skimage.data
+
+    from common.clips import camera_move, write_video
+
+    frames = [np.repeat(cv2.cvtColor(f, cv2.COLOR_RGB2GRAY)[..., None], 3, axis=2)
+              for f in camera_move(skimage.data.astronaut(), 250).frames]
+    timed = ("import sys, time; from colorize import main; main(sys.argv[1:]); tic = time.perf_counter(); "
+             "main(sys.argv[1:]); print(time.perf_counter() - tic)")
+    peak = ("import resource, subprocess, sys; subprocess.run(sys.argv[1:], check=True, capture_output=True); "
+            "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)")
+    figures, here = {}, Path(__file__).parent
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        write_video(tmp / "10s.mp4", frames)
+        write_video(tmp / "60s.mp4", frames * 6)
+        for faces in ("off", "auto"):
+            run = subprocess.run([sys.executable, "-c", timed, str(tmp / "10s.mp4"), "-o", str(tmp / "out"),
+                                  "--overwrite", "--faces", faces, "--device", str(device)], cwd=here, check=True,
+                                 capture_output=True, text=True)
+            figures[f"video_fps_faces_{'off' if faces == 'off' else 'on'}"] = 250 / float(run.stdout.split()[-1])
+        for clip in ("10s", "60s"):
+            command = [sys.executable, str(here / "colorize.py"), str(tmp / f"{clip}.mp4"), "-o", str(tmp / "out"),
+                       "--overwrite", "--faces", "off", "--device", str(device)]
+            rss = subprocess.run([sys.executable, "-c", peak, *command], check=True, capture_output=True, text=True)
+            figures[f"video_{clip}_peak_rss_mb"] = int(rss.stdout) / 1024
     return figures
 
 

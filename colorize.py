@@ -1,4 +1,5 @@
-"""Colorize your own black-and-white (or colour) photos, any size: files and folders in, PNGs out.
+"""Colorize your own black-and-white (or colour) photos and films, any size: files and folders in, PNGs and MP4s
+out (a film's audio copied as it is, its colour kept steady along the motion from frame to frame).
 
 The network sees the photo's L resized to its training size; its ab is upsampled to the full size and
 merged with the photo's own L, so the result keeps every detail of the original. With a hint model
@@ -53,6 +54,12 @@ def parse_args(argv=None):
     p.add_argument("--max-pixels", type=float, default=100e6,
                    help="refuse larger images, a decompression-bomb guard (default: %(default).0f)")
     p.add_argument("--overwrite", action="store_true", help="replace outputs that already exist")
+    p.add_argument("--steady", action=argparse.BooleanOptionalAction, default=True,
+                   help="films: carry colour from frame to frame along the motion, afresh at each cut; "
+                        "--no-steady colours every frame on its own (default: on)")
+    p.add_argument("--hint-frame", type=int, default=0, metavar="N",
+                   help="films: the frame (0 first) the --hints picture and --hint points belong to; they move "
+                        "with the picture to the end of its shot (default: %(default)s)")
     add_common_args(p)
     args = p.parse_args(argv)
     args.checkpoint = Path(args.checkpoint) if args.checkpoint else default_checkpoint(bool(args.hints or args.hint))
@@ -68,7 +75,7 @@ def hint_point(text):
         raise argparse.ArgumentTypeError(str(e)) from e
 
 
-def hints_for(path, relative, img, args, size, pictures):
+def hints_for(path, relative, shape, args, size, pictures):
     """The hints of one photo (None without any): its hint picture, if one is given or matched by name, and
     the --hint points. ImageError names the file and the problem."""
     from common.hints import Hints, point_hints
@@ -80,9 +87,9 @@ def hints_for(path, relative, img, args, size, pictures):
     hints = Hints.none()
     picture = args.hints if args.hints is not None and args.hints.is_file() else pictures.get(relative.with_suffix(""))
     if picture is not None:
-        hints = hints + hint_picture(picture, img.shape[:2])
+        hints = hints + hint_picture(picture, shape)
     try:
-        return hints + point_hints(args.hint, img.shape[:2], size)
+        return hints + point_hints(args.hint, shape, size)
     except ValueError as e:
         raise ImageError(f"{path}: {e}") from e
 
@@ -96,7 +103,7 @@ def batches(jobs, args, skip, size, pictures):
     for path, relative, outputs in jobs:
         try:
             img = read_photo(path, args.max_pixels)
-            hints = hints_for(path, relative, img, args, size, pictures)
+            hints = hints_for(path, relative, img.shape[:2], args, size, pictures)
         except ImageError as e:
             skip(str(e))
             continue
@@ -163,7 +170,7 @@ class Tally:
     faces and hinted photos."""
 
     def __init__(self):
-        self.written, self.pixels, self.faces, self.hinted, self.skipped = 0, 0, 0, 0, []
+        self.written, self.pixels, self.faces, self.hinted, self.frames, self.skipped = 0, 0, 0, 0, 0, []
 
     def skip(self, line):
         from tqdm import tqdm
@@ -206,8 +213,31 @@ def colorize_all(jobs, args, model, size, faces, pictures, device, tally):
             bar.update(len(batch))
 
 
+def colorize_films(jobs, args, model, size, faces, pictures, device, tally):
+    """Every film colorized frame by frame into an MP4 beside the photos, with a progress bar of its frames."""
+    from tqdm import tqdm
+
+    from common.images import ImageError
+    from common.video import FilmColour, clip_info, write_clip
+
+    for path, relative, outputs in jobs:
+        try:
+            frames, shape = clip_info(path)
+            hints = hints_for(path, relative, shape, args, size, pictures)
+            colour = FilmColour(model, size, device, faces, hints, args.hint_frame, args.steady, args.temperature)
+            with tqdm(total=frames, unit="frame", desc=path.name, disable=None, leave=False) as bar:
+                write_clip(path, outputs["color"], colour, bar.update)
+        except ImageError as e:
+            tally.skip(str(e))
+            continue
+        tally.written += 1
+        tally.frames += colour.index
+
+
 def summary(tally, existing, out, args, faces, seconds, device):
     line = f"{tally.written} written to {out}, {len(tally.skipped)} skipped"
+    if tally.frames:
+        line += f", {tally.frames} film frames"
     if existing:
         line += f", {existing} already there (--overwrite to redo)"
     if faces:
@@ -221,7 +251,7 @@ def summary(tally, existing, out, args, faces, seconds, device):
 def main(argv=None):
     args = parse_args(argv)
     from common.files import writable_dir  # the heavy imports come after the arguments: --help answers at once
-    from common.photos import plan
+    from common.photos import is_film, plan
 
     device = prepare(args)
     keep_freed_memory()  # each strip reuses the last one's memory instead of page-faulting it in anew
@@ -232,7 +262,8 @@ def main(argv=None):
     tally, tic = Tally(), time.perf_counter()
     for line in [f"{m}: no such file or folder" for m in missing] + refused:
         tally.skip(line)
-    colorize_all(jobs, args, model, size, faces, pictures, device, tally)
+    colorize_all([job for job in jobs if not is_film(job[0])], args, model, size, faces, pictures, device, tally)
+    colorize_films([job for job in jobs if is_film(job[0])], args, model, size, faces, pictures, device, tally)
     print(summary(tally, existing, out, args, faces, time.perf_counter() - tic, device))
     if tally.skipped:
         print("skipped:\n  " + "\n  ".join(tally.skipped), file=sys.stderr)

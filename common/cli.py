@@ -83,6 +83,9 @@ def guarded(main):
         except UserError as e:
             print(f"error: {e}", file=sys.stderr)
             sys.exit(2)
+        except KeyboardInterrupt:
+            print("\ninterrupted: what was finished is written; nothing half-written is left", file=sys.stderr)
+            sys.exit(130)
 
     return wrapper
 

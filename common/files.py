@@ -11,6 +11,7 @@ PRETRAINED = REPOSITORY / "pretrained"  # the shipped checkpoints and the faces'
 PAGE = Path(__file__).resolve().parent / "web" / "page"  # the web page's static files
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp"}
+VIDEO_SUFFIXES = {".mp4", ".mov", ".mkv", ".avi", ".webm", ".m4v"}
 
 
 def list_images(folder):

@@ -101,12 +101,15 @@ def check(stop):
         raise StoppedError
 
 
-def render(img, L, ab_small, faces=(), stop=None):
-    """The colour picture: ab (2,h,w) upsampled to L's size, face patches blended in, merged with L, in the
-    input's depth and alpha. A set `stop` event ends the work between strips (StoppedError)."""
+def render(img, L, ab_small, faces=(), stop=None, carry=None):
+    """The colour picture: ab (2,h,w) upsampled to L's size, face patches blended in, `carry` applied (a video's
+    colour carried from earlier frames: (L, a, b) -> (a, b)), merged with L, in the input's depth and alpha. A
+    set `stop` event ends the work between strips (StoppedError)."""
     a, b = (upsample(c, L.shape) for c in ab_small)
     if faces:
         blend(a, b, faces)
+    if carry is not None:
+        a, b = carry(L, a, b)
     rgb = np.empty((*L.shape, 4 if img.ndim == 3 and img.shape[2] == 4 else 3), img.dtype)
     for rows in strips(L.shape[0]):
         check(stop)
@@ -131,9 +134,9 @@ def colorize(model, images, size, device, confidence=False, faces=None, hints=No
 def colorize_later(model, images, size, device, confidence=False, faces=None, hints=None, found=None,
                    temperature=None):
     """`colorize` in two halves: the forward passes now, while the model is as it is, and the CPU work
-    (upsampling, gamut, RGB) in the returned function, which another thread may call and stop with an event.
-    `found`: the faces of each image as `find_faces` gave them, for a caller that colours the same photo again
-    (the page)."""
+    (upsampling, gamut, RGB) in the returned function, which another thread may call and stop with an event, and
+    a video passes the colour it carries from frame to frame (see `render`). `found`: the faces of each image as
+    `find_faces` gave them, for a caller that colours the same photo again (the page) or tracks faces (a video)."""
     hints = hints or [None] * len(images)
     hinted = [h is not None and len(h) > 0 for h in hints]
     if not model.takes_hints and any(hinted):
@@ -150,8 +153,9 @@ def colorize_later(model, images, size, device, confidence=False, faces=None, hi
     face_crops = [crop for L, image_squares in zip(Ls, squares) for crop in crops(L, image_squares, size)]
     face_ab = iter(predict(model, face_crops, device, temperature=temperature)[1] if face_crops else [])
     patches = [[(next(face_ab), square) for square in image_squares] for image_squares in squares]
-    def pictures(stop=None):
-        return [Colorized(render(img, L, ab, image_patches, stop),
+
+    def pictures(stop=None, carry=None):
+        return [Colorized(render(img, L, ab, image_patches, stop, carry),
                           None if h is None else upsample(h, L.shape) / np.log(model.bins), len(image_faces))
                 for img, L, ab, h, image_patches, image_faces in zip(images, Ls, ab_small, entropy, patches, found)]
 

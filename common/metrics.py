@@ -96,3 +96,33 @@ def mean_ab_baseline(train_images, test_images):
         "baseline_mse_ab": float(((test_ab - mean[None, :, None, None]) ** 2).mean()),
         "train_mean_ab": [float(v) for v in torch.as_tensor(mean)],
     }
+
+
+def warp_error(previous, current, back):
+    """The temporal warp error of Lai et al. (2018) between two consecutive frames (RGB uint8): the squared
+    RGB distance (0..1 scale, summed over channels) between a frame and the previous one warped along the true
+    flow `back` ((flow to the previous frame, valid mask)), averaged over the pixels where that flow holds."""
+    import cv2
+
+    flow, valid = back
+    ys, xs = np.mgrid[0:valid.shape[0], 0:valid.shape[1]].astype(np.float32)
+    warped = cv2.remap(previous.astype(np.float32) / 255, (xs + flow[..., 0]).astype(np.float32),
+                       (ys + flow[..., 1]).astype(np.float32), cv2.INTER_LINEAR)
+    distance = ((current.astype(np.float32) / 255 - warped) ** 2).sum(axis=2)
+    return float(distance[valid].mean())
+
+
+def colour_distribution_consistency(frames, gaps=(1, 2, 4)):
+    """CDC, as ColorMNet (after BiSTNet) reports it: the Jensen-Shannon divergence between the 256-bin
+    histograms of each RGB channel of frames `gap` apart, averaged over the channels, the frames and the gaps.
+    0 for a clip whose colours never change."""
+    hists = [[np.bincount(f[..., c].ravel(), minlength=256) / f[..., 0].size for c in range(3)] for f in frames]
+
+    def js(p, q):
+        m = (p + q) / 2
+        kl = lambda a: float(np.sum(a[a > 0] * np.log(a[a > 0] / m[a > 0])))  # noqa: E731
+        return (kl(p) + kl(q)) / 2
+
+    per_gap = [np.mean([js(p, q) for t in range(len(frames) - gap) for p, q in zip(hists[t], hists[t + gap])])
+               for gap in gaps if gap < len(frames)]
+    return float(np.mean(per_gap))

@@ -6,7 +6,7 @@ import cv2
 import numpy as np
 
 from .color import gray8
-from .files import IMAGE_SUFFIXES
+from .files import IMAGE_SUFFIXES, VIDEO_SUFFIXES
 from .hints import Hints, colour_ab, point_box
 from .images import GRAY_TOLERANCE, ImageError, channel_spread, read_image, to_rgb8
 from .inference import lightness
@@ -15,6 +15,7 @@ ASPECT_TOLERANCE = 0.01  # a hint picture may be of another scale than its photo
 OPAQUE = 128
 
 SUFFIXES = {"color": "_color.png", "compare": "_compare.png", "confidence": "_confidence.png"}
+FILM_SUFFIXES = {"color": "_color.mp4"}
 
 
 def gather(inputs):
@@ -24,7 +25,7 @@ def gather(inputs):
     for item in map(Path, inputs):
         if item.is_dir():
             found += [(f, f.relative_to(item)) for f in sorted(item.rglob("*"))
-                      if f.is_file() and f.suffix.lower() in IMAGE_SUFFIXES]
+                      if f.is_file() and f.suffix.lower() in IMAGE_SUFFIXES | VIDEO_SUFFIXES]
         elif item.is_file():
             found.append((item, Path(item.name)))
         else:
@@ -34,7 +35,12 @@ def gather(inputs):
 
 def outputs_for(out, relative):
     stem = out / relative.parent / relative.stem
-    return {kind: stem.with_name(stem.name + suffix) for kind, suffix in SUFFIXES.items()}
+    kinds = FILM_SUFFIXES if is_film(relative) else SUFFIXES
+    return {kind: stem.with_name(stem.name + suffix) for kind, suffix in kinds.items()}
+
+
+def is_film(path):
+    return Path(path).suffix.lower() in VIDEO_SUFFIXES
 
 
 def plan(files, out, overwrite):

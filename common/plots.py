@@ -106,13 +106,15 @@ def picture_grid(rows, path, columns=("gray", "prediction", "ground truth"), nam
 
 def grid_image(rows, columns=("gray", "prediction", "ground truth"), names=None):
     """rows: sequences of HxWx3 uint8 pictures, one row per picture, titled by column (and named on the left).
-    Small pictures are enlarged (nearest) to at least 128 px, so a 32 px test picture stays visible."""
+    Small pictures are enlarged (nearest) to at least 128 px, so a 32 px test picture stays visible; cells are as
+    wide as the widest picture at that height (video frames)."""
     cell = max(128, *(img.shape[0] for row in rows for img in row))
+    wide = max(round(img.shape[1] * cell / img.shape[0]) for row in rows for img in row)
     label = 110 if names else 0
-    width = label + len(columns) * (cell + GAP) + GAP
+    width = label + len(columns) * (wide + GAP) + GAP
     grid = np.full((HEADER + len(rows) * (cell + GAP), width, 3), 255, np.uint8)
     for c, title in enumerate(columns):
-        cv2.putText(grid, title, (label + GAP + c * (cell + GAP), HEADER - 7), **TEXT)
+        cv2.putText(grid, title, (label + GAP + c * (wide + GAP), HEADER - 7), **TEXT)
     for r, row in enumerate(rows):
         y = HEADER + r * (cell + GAP)
         if names:
@@ -120,6 +122,6 @@ def grid_image(rows, columns=("gray", "prediction", "ground truth"), names=None)
         for c, img in enumerate(row):
             scale = cell / img.shape[0]
             picture = cv2.resize(img, (round(img.shape[1] * scale), cell), interpolation=cv2.INTER_NEAREST)
-            x = label + GAP + c * (cell + GAP)
-            grid[y:y + cell, x:x + min(cell, picture.shape[1])] = picture[:, :cell]
+            x = label + GAP + c * (wide + GAP)
+            grid[y:y + cell, x:x + picture.shape[1]] = picture
     return grid
