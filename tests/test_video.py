@@ -129,3 +129,16 @@ def test_a_hint_on_one_frame_holds_through_its_shot_and_ends_at_the_cut(tmp_path
         assert pulled[1] < pulled[0] - 5, t  # somewhere in the frame the hint's colour holds
     assert np.array_equal(out["plain"][12], out["hinted"][12])  # after the cut: no hint left
     assert np.array_equal(out["plain"][1], out["hinted"][1])  # before its frame: none yet
+
+
+def test_eval_video_scores_both_ways_on_clips_of_the_test_faces(real_split, tmp_path, capsys):
+    import json
+
+    from eval_video import main as eval_video_main
+
+    eval_video_main(["--data", str(real_split), "--frames", "8", "--faces", "off", "--out", str(tmp_path)])
+    result = json.loads((tmp_path / "video.json").read_text())
+    assert result["fresh_after_cut"] and set(result["clips"]) == {"pan and zoom", "moving face", "cut"}
+    pan = result["clips"]["pan and zoom"]
+    assert pan["steady"]["warp_error"] < pan["frame by frame"]["warp_error"]
+    assert (tmp_path / "strip.png").stat().st_size > 10_000 and "steady / plain" in capsys.readouterr().out
