@@ -27,10 +27,10 @@ FACE_SHARE = (0.15, 0.40)
 BLUR = 20  # sigma at 128 px: lighter blurs leave a face the detector finds (sigma 6: 49 false boxes in 75 scenes)
 
 
-def scene(faces, i, rng):
+def scene(faces, i, rng, blur=BLUR):
     """Face i pasted at a random size and place into another picture, blurred and enlarged; (scene, square)."""
     other = faces[(i + rng.integers(1, len(faces))) % len(faces)]
-    background = cv2.resize(cv2.GaussianBlur(other, (0, 0), BLUR), (SCENE, SCENE), interpolation=cv2.INTER_CUBIC)
+    background = cv2.resize(cv2.GaussianBlur(other, (0, 0), blur), (SCENE, SCENE), interpolation=cv2.INTER_CUBIC)
     side = int(rng.uniform(*FACE_SHARE) * SCENE)
     x, y = (int(v) for v in rng.integers(0, SCENE - side + 1, 2))
     background[y:y + side, x:x + side] = cv2.resize(faces[i], (side, side), interpolation=cv2.INTER_AREA)
@@ -54,15 +54,19 @@ def parse_args(argv=None):
     p.add_argument("--checkpoint", default=str(PRETRAINED / "classifier.pt"), help="(default: %(default)s)")
     p.add_argument("--out", default="runs/faces-in-scenes", help="(default: %(default)s)")
     p.add_argument("--faces-min-size", type=int, default=40, help="as colorize.py's (default: %(default)s)")
+    p.add_argument("--background-blur", type=float, default=BLUR, metavar="SIGMA",
+                   help="blur of the enlarged picture behind the pasted face, at 128 px; a light one (4) leaves a "
+                        "large face behind it that the detector finds, a close-up beside the pasted face "
+                        "(default: %(default)s, no face behind)")
     p.add_argument("--split", choices=["test", "train"], default="test",
                    help="whose faces make the scenes: train to tune on, test to report (default: %(default)s)")
     add_common_args(p)
     return p.parse_args(argv)
 
 
-def score_scene(model, size, device, faces, i, rng, face_settings):
+def score_scene(model, size, device, faces, i, rng, face_settings, blur=BLUR):
     """Scene i colorized plainly and face-aware: its row of figures and its pictures for the grid."""
-    truth, (x, y, side) = scene(faces, i, rng)
+    truth, (x, y, side) = scene(faces, i, rng, blur)
     plain = colorize(model, [truth], size, device)[0]
     aware = colorize(model, [truth], size, device, faces=face_settings)[0]
     found = [crop_square(box, face_settings[0]) for box in find_boxes(lightness(truth), face_settings[1])]
@@ -80,6 +84,7 @@ def summarize(rows, crop_mse, checkpoint):
     table = {k: np.array([r[k] for r in rows], dtype=float) for k in rows[0] if k != "picture"}
     summary = {"scenes": len(rows), "scene_side": SCENE, "face_share": FACE_SHARE, "checkpoint": checkpoint,
                "hit_rate": float(table["hit"].mean()), "hits": int(table["hit"].sum()),
+               "faces_used": int(table["faces_used"].sum()),
                "crop_mse": float(np.mean(crop_mse))}
     for key in ("face_plain", "face_aware", "whole_plain", "whole_aware"):
         summary[key], summary[key + "_ci95"] = float(table[key].mean()), list(bootstrap(table[key]))
@@ -102,7 +107,8 @@ def report(summary, out):
           f"{summary['whole_plain'] - summary['whole_aware']:+.2f} "
           f"[{summary['whole_gain_ci95'][0]:+.2f}, {summary['whole_gain_ci95'][1]:+.2f}]")
     print(f"  detector found the face in {summary['hits']} of {summary['scenes']} scenes "
-          f"({summary['hit_rate']:.0%}); wrote {out / 'faces_in_scenes.json'} and {out / 'scenes.png'}")
+          f"({summary['hit_rate']:.0%}), {summary['faces_used']} faces coloured apart; wrote "
+          f"{out / 'faces_in_scenes.json'} and {out / 'scenes.png'}")
 
 
 @guarded
@@ -120,7 +126,7 @@ def main(argv=None):
     crop_mse = [ab_mse(result.rgb, face) for result, face in zip(colorize(model, faces, size, device), faces)]
     rows, shown = [], []
     for i, name in enumerate(names):
-        row, pictures = score_scene(model, size, device, faces, i, rng, face_settings)
+        row, pictures = score_scene(model, size, device, faces, i, rng, face_settings, args.background_blur)
         rows.append({"picture": name, **row})
         if len(shown) < 4:
             shown.append(pictures)

@@ -30,7 +30,7 @@ JITTER_SHIFTS = tuple((dx, dy) for dx in (-0.08, 0.0, 0.08) for dy in (-0.08, 0.
 # box found at the looser count is taken (on training scenes it finds the faces the strict count misses, while
 # on 84 face-less pictures it adds 2 false faces to the strict count's 2).
 NEIGHBOURS, FALLBACK_NEIGHBOURS = 5, 3
-WHOLE_PHOTO = 0.8  # a face whose crop spans this share of the photo's short side: the photo is a face crop
+WHOLE_PHOTO = 0.8  # a face whose crop spans this share of the photo's short side is coloured with the photo
 
 
 @functools.lru_cache(maxsize=1)
@@ -169,8 +169,8 @@ def framings(square):
 
 
 def find_faces(L, framing, min_size):
-    """The faces of a photo, each as its list of crop squares; none when the photo is itself a face crop."""
+    """The faces of a photo, each as its list of crop squares. A face whose crop spans the photo (a close-up, or
+    the photo is itself a face crop) is coloured with the whole photo; every other face, beside it or in front
+    of it, gets crops of its own."""
     squares = [crop_square(box, framing) for box in find_boxes(L, min_size)]
-    if any(side >= WHOLE_PHOTO * min(L.shape) for _, _, side in squares):
-        return []
-    return [framings(square) for square in squares]
+    return [framings(square) for square in squares if square[2] < WHOLE_PHOTO * min(L.shape)]

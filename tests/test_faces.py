@@ -92,6 +92,22 @@ def test_a_pasted_face_gets_the_crops_colours_and_far_from_it_nothing_changes(cl
     assert np.array_equal(aware.rgb[:, :left], plain.rgb[:, :left]) and not np.array_equal(aware.rgb, plain.rgb)
 
 
+def test_a_close_up_face_is_coloured_with_the_photo_and_a_smaller_face_beside_it_gets_its_own_crops(classifier,
+                                                                                                       face):
+    framing = load_framing()
+    photo = scene(face, 90, 505, 400, size=600)[:500].copy()  # a small face in the bottom right corner...
+    photo[:480, :480] = cv2.resize(face, (480, 480), interpolation=cv2.INTER_CUBIC)  # ...beside a close-up
+    found = [crop_square(box, framing) for box in detect(lightness(photo))]
+    assert len(found) == 2 and any(side >= 0.8 * 500 for _, _, side in found)  # the close-up's crop spans it
+    faces = find_faces(lightness(photo), framing, 40)
+    assert len(faces) == 1 and faces[0][len(faces[0]) // 2][0] > 400  # the small face alone, at its place
+    aware, plain = (colorize(classifier, [photo], 128, CPU, faces=f)[0] for f in ((framing, 40), None))
+    assert aware.faces == 1
+    small = np.s_[410:480, 515:585]
+    assert np.abs(ab(aware.rgb)[small] - ab(plain.rgb)[small]).mean() > 2  # the small face has its own colour
+    assert np.array_equal(aware.rgb[:300, :300], plain.rgb[:300, :300])  # the close-up: the whole photo's
+
+
 def test_a_photo_without_a_face_is_unchanged(classifier):
     photo = cv2.resize(made_up_image(np.random.default_rng(2), 64), (640, 480), interpolation=cv2.INTER_CUBIC)
     aware, plain = (colorize(classifier, [photo], 128, CPU, faces=f)[0] for f in ((load_framing(), 40), None))
