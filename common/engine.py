@@ -1,4 +1,5 @@
 """The one training loop, shared by every model: batches in, checkpoints, figures and metrics out."""
+import copy
 import functools
 import math
 import signal
@@ -208,6 +209,28 @@ class RunConfig:
     amp: str = "auto"
     fused: str = "auto"
     graphs: str = "auto"
+    ema: float = 0.0
+
+
+class Averaged:
+    """An exponential moving average of a model's weights and BatchNorm statistics, updated after every step.
+    Early steps use a smaller decay, min(decay, (1 + t) / (10 + t)) as timm does, so the random start does not
+    linger in a short run."""
+
+    def __init__(self, model, decay):
+        self.decay, self.steps = decay, 0
+        self.module = copy.deepcopy(model).requires_grad_(False)
+        pairs = list(zip(self.module.state_dict().values(), model.state_dict().values()))
+        self.floats = [pair for pair in pairs if pair[0].is_floating_point()]
+        self.counts = [pair for pair in pairs if not pair[0].is_floating_point()]
+
+    @torch.no_grad()
+    def update(self):
+        self.steps += 1
+        decay = min(self.decay, (1 + self.steps) / (10 + self.steps))
+        torch._foreach_lerp_([a for a, _ in self.floats], [m for _, m in self.floats], 1 - decay)
+        for average, current in self.counts:
+            average.copy_(current)
 
 
 class Training:
@@ -223,6 +246,7 @@ class Training:
         net = torch.compile(net) if run.compile else net
         graphed = uses_graphs(run.graphs, run.device, run.compile)
         self.optimizer = make_optimizer(model, run.lr, run.device, run.fused, graphed)
+        self.average = Averaged(model, run.ema) if run.ema else None
         self.scheduler = make_scheduler(self.optimizer, run.schedule, run.epochs)
         self.history, self.start = {"train_loss": [], "test_loss": [], "step_seconds": [], "seconds": []}, 0
         if validating:
@@ -241,6 +265,11 @@ class Training:
         load_optimizer(self.optimizer, state["optimizer"])
         self.scheduler.load_state_dict(state["scheduler"])
         self.history, self.start = state["history"], state["epoch"]
+        if self.average is not None:
+            if "averaged" not in state:
+                raise UserError(f"{path}: holds no averaged weights; resume with the flags of its run (no --ema)")
+            self.average.module.load_state_dict(state["averaged"])
+            self.average.steps = state["averaged_steps"]
         self.history.setdefault("step_seconds", [])  # last.pt files from before steps were timed apart
         if self.validating:
             self.history.setdefault("val_loss", [])  # a run that had no validation slice until now
@@ -258,6 +287,8 @@ class Training:
         for L, target in bar:
             total += self.step(L, target) * len(L)
             count += len(L)
+            if self.average is not None:
+                self.average.update()
         sums = distributed.all_sum(torch.stack([total.float(), torch.tensor(float(count), device=device)]))
         train_loss = (sums[0] / sums[1]).item()
         self.history["step_seconds"].append(time.perf_counter() - tic)
@@ -266,18 +297,26 @@ class Training:
                                 "the last good epoch; lower --lr and --resume from it, or start again")
         return train_loss
 
+    @property
+    def scored(self):
+        """The weights the run is judged by and keeps: the average with --ema, else the model's own."""
+        return self.model if self.average is None else self.average.module
+
     def score(self, train_loss, test, val):
-        """The schedule's step and the epoch's losses, in the history."""
+        """The schedule's step and the epoch's losses (test and validation: of the scored weights), in the
+        history."""
         self.scheduler.step()
         self.history["train_loss"].append(train_loss)
-        self.history["test_loss"].append(test_loss(self.model, test, self.run.device))
+        self.history["test_loss"].append(test_loss(self.scored, test, self.run.device))
+        if self.average is not None:  # the model's own weights too, to see what averaging does
+            self.history.setdefault("test_loss_unaveraged", []).append(test_loss(self.model, test, self.run.device))
         if val is not None:
-            self.history["val_loss"].append(test_loss(self.model, val, self.run.device))
+            self.history["val_loss"].append(test_loss(self.scored, val, self.run.device))
 
     def write(self, epoch, samples, tic):
         """The epoch's files on rank 0: its sample figure, best.pt when validation is the lowest so far, and
         last.pt (which holds the epoch's time before its own write; the history then counts the write too)."""
-        out, history, model = self.run.out, self.history, self.model
+        out, history, model = self.run.out, self.history, self.scored
         if self.main and samples is not None:
             self.files.submit(sample_figure_later(model, samples, self.run.device,
                                                   out / "samples" / f"epoch_{epoch + 1:03d}.png"))
@@ -286,9 +325,11 @@ class Training:
                                   epoch=epoch + 1, args=self.run.run_args)
         history["seconds"].append(time.perf_counter() - tic)
         if self.main:
-            self.files.checkpoint(out / "last.pt", model, epoch=epoch + 1, history=history,
+            averaged = {} if self.average is None else {"averaged": self.average.module.state_dict(),
+                                                        "averaged_steps": self.average.steps}
+            self.files.checkpoint(out / "last.pt", self.model, epoch=epoch + 1, history=history,
                                   optimizer=optimizer_state(self.optimizer), scheduler=self.scheduler.state_dict(),
-                                  rng=torch.get_rng_state(), args=self.run.run_args)
+                                  rng=torch.get_rng_state(), args=self.run.run_args, **averaged)
             history["seconds"][-1] = time.perf_counter() - tic
             tqdm.write(f"epoch {epoch + 1}/{self.run.epochs}  train {history['train_loss'][-1]:.4g}  "
                        f"test {history['test_loss'][-1]:.4g}  {history['seconds'][-1]:.1f}s")
@@ -309,6 +350,9 @@ def fit(model, train, test, run, samples=None, val=None):
     out/last.pt; with `val` batches also to out/best.pt when the validation loss is the lowest so far.
     The test split chooses nothing: the run's result is the last epoch.
 
+    With `run.ema` the test and validation losses, the samples and best.pt are those of the averaged weights,
+    which `model` holds when fit returns.
+
     Returns the history: per epoch the losses, the seconds of its steps and of the whole epoch. SIGINT and
     SIGTERM stop between steps with last.pt intact; a NaN loss stops with a clear message, also keeping
     last.pt. `samples` (uint8 images) get a figure each epoch. Under torchrun every rank trains its shard
@@ -327,6 +371,8 @@ def fit(model, train, test, run, samples=None, val=None):
     finally:
         signal.signal(signal.SIGTERM, previous)
         training.files.close()
+    if training.average is not None:
+        model.load_state_dict(training.average.module.state_dict())  # what the caller evaluates and saves
     return training.history
 
 
@@ -365,6 +411,8 @@ def batches_for(model, args, device, train_images, test_images, val_images):
 
 def train_from_args(make_model, args, title, extra_metrics=None):
     """What every training script does: seed, build, load the split, fit, evaluate, write artefacts."""
+    if not 0 <= args.ema < 1:
+        raise UserError(f"--ema {args.ema:g}: a decay from 0 (off) up to but not 1, such as 0.999")
     keep_freed_memory()
     device = distributed.setup(resolve_device(args.device))
     rank, world = distributed.rank(), distributed.world_size()
@@ -386,7 +434,7 @@ def train_from_args(make_model, args, title, extra_metrics=None):
               + (f", {world} processes" if world > 1 else ""))
     tic = time.perf_counter()
     run = RunConfig(args.epochs, args.lr, out, device, args.lr_schedule, args.resume, run_args, args.sync_bn,
-                    args.compile, args.amp, args.fused, args.graphs)
+                    args.compile, args.amp, args.fused, args.graphs, args.ema)
     history = fit(model, train, test, run, samples=test_images[:6], val=val)
     distributed.teardown()
     if rank != 0:

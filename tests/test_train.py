@@ -111,3 +111,25 @@ def test_a_compiled_run_makes_the_eager_runs_updates(tiny_split, tmp_path):
         ab = [model_from_checkpoint(load_checkpoint(tmp_path / name / "model.pt")).eval()(L) for name in
               ("eager", "compiled")]
     assert (ab[0] - ab[1]).abs().max() < 0.05  # ab units: a twentieth of a level
+
+
+@pytest.mark.slow
+def test_averaged_weights_are_kept_scored_and_resumed_exactly(tiny_split, tmp_path, capsys):
+    run = ["--data", str(tiny_split), "--net", "1", "--ema", "0.9", *SMALL]
+    colorizer_main([*run, "--out", str(tmp_path / "straight"), "--epochs", "4"])
+    last = load_checkpoint(tmp_path / "straight" / "last.pt")
+    kept = load_checkpoint(tmp_path / "straight" / "model.pt")["state_dict"]
+    assert all(torch.equal(kept[k], last["averaged"][k]) for k in kept)  # model.pt holds the average...
+    assert any(not torch.equal(kept[k], last["state_dict"][k]) for k in kept)  # ...not the last step's weights
+    assert last["averaged_steps"] == 4 * 8  # 4 epochs of 16 images x 4 samples in batches of 8
+    colorizer_main([*run, "--out", str(tmp_path / "resumed"), "--epochs", "2"])
+    colorizer_main([*run, "--out", str(tmp_path / "resumed"), "--epochs", "4", "--resume",
+                    str(tmp_path / "resumed" / "last.pt")])
+    again = load_checkpoint(tmp_path / "resumed" / "model.pt")["state_dict"]
+    assert all(torch.equal(kept[k], again[k]) for k in kept)
+    assert history(tmp_path / "resumed")["test_loss"] == history(tmp_path / "straight")["test_loss"]
+    colorizer_main(["--data", str(tiny_split), "--net", "1", *SMALL, "--out", str(tmp_path / "plain"), "--epochs", "1"])
+    with pytest.raises(SystemExit):
+        colorizer_main([*run, "--out", str(tmp_path / "plain"), "--epochs", "2", "--resume",
+                        str(tmp_path / "plain" / "last.pt")])
+    assert "holds no averaged weights" in capsys.readouterr().err
