@@ -11,13 +11,11 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from common.checkpoint import load_model, training_size
 from common.cli import UserError, add_common_args, guarded, prepare
 from common.color import rgb_to_lab
-from common.data import load_folder
-from common.evaluation import gray
+from common.evaluation import gray, model_and_faces
 from common.faces import FRAMING_FILE, crop_square, find_boxes, load_framing
-from common.files import PRETRAINED, split_folders, writable_dir
+from common.files import PRETRAINED, writable_dir
 from common.inference import colorize, lightness
 from common.metrics import bootstrap
 from common.plots import grid_image, write_json, write_png
@@ -115,11 +113,8 @@ def report(summary, out):
 def main(argv=None):
     args = parse_args(argv)
     device = prepare(args)
-    model, state = load_model(args.checkpoint, device)
-    size = training_size(state)
+    model, size, faces, names = model_and_faces(args.checkpoint, args.data, args.split, device)
     out = writable_dir(Path(args.out) / args.split)
-    images, names = load_folder(split_folders(args.data)[args.split == "test"], size=size)
-    faces = [img.permute(1, 2, 0).numpy() for img in images]
     if not FRAMING_FILE.is_file():
         raise UserError(f"{FRAMING_FILE}: missing; run `python calibrate_faces.py` first")
     face_settings, rng = (load_framing(), args.faces_min_size), np.random.default_rng(args.seed)

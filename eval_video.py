@@ -11,13 +11,12 @@ import numpy as np
 import common  # noqa: F401  (before torch: it tunes OpenMP, see common/__init__.py)
 
 # isort: split
-from common.checkpoint import load_model, training_size
 from common.cli import UserError, add_common_args, guarded, prepare
 from common.clips import camera_move, joined, moving_face
 from common.color import rgb_to_lab
-from common.data import load_folder
+from common.evaluation import model_and_faces
 from common.faces import FRAMING_FILE, load_framing
-from common.files import PRETRAINED, split_folders, writable_dir
+from common.files import PRETRAINED, writable_dir
 from common.metrics import colour_distribution_consistency, warp_error
 from common.plots import grid_image, write_json, write_png
 from common.video import FilmColour
@@ -97,16 +96,14 @@ def report(table, fresh_after_cut):
 def main(argv=None):
     args = parse_args(argv)
     device = prepare(args)
-    model, state = load_model(args.checkpoint, device)
-    size = training_size(state)
-    images, _ = load_folder(split_folders(args.data)[1], size=size)
-    if len(images) < 14:
-        raise UserError(f"{args.data}: the clips need 14 test pictures, the split has {len(images)}")
+    model, size, faces_shown, _ = model_and_faces(args.checkpoint, args.data, "test", device)
+    if len(faces_shown) < 14:
+        raise UserError(f"{args.data}: the clips need 14 test pictures, the split has {len(faces_shown)}")
     if args.faces == "auto" and not FRAMING_FILE.is_file():
         raise UserError(f"{FRAMING_FILE}: missing; run `python calibrate_faces.py` or pass --faces off")
     faces = (load_framing(), 40) if args.faces == "auto" else None
     out = writable_dir(args.out)
-    clips = clips_of([img.permute(1, 2, 0).numpy() for img in images], args.frames, np.random.default_rng(args.seed))
+    clips = clips_of(faces_shown, args.frames, np.random.default_rng(args.seed))
     table, outputs = evaluate_clips(clips, model, size, device, faces)
     cut = args.frames // 2
     fresh = np.array_equal(outputs["cut", "steady"][cut], outputs["cut", "frame by frame"][cut])

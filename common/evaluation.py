@@ -6,8 +6,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from .checkpoint import load_model, training_size
 from .color import image_ab, lab_to_rgb, merge_L_ab, rgb_to_lab
-from .data import EvalBatches
+from .data import EvalBatches, load_folder
+from .files import split_folders
 from .hints import EVAL_SEED, evaluation_points, from_points, turn_hue
 from .images import read_image, to_rgb8
 from .inference import autocast, colorize_later
@@ -98,6 +100,15 @@ def write_scores(folder, names, per_picture, preds, truths):
                                  [f"{Path(names[i]).stem} {per_picture['mse_ab'][i]:.0f}" for i in picks]))
     write_png(folder / "extremes.png", np.hstack([halves[0], np.full((len(halves[0]), 12, 3), 255, np.uint8),
                                                   halves[1]]))
+
+
+def model_and_faces(checkpoint, data, part, device):
+    """A checkpoint's model, the size it sees, and one part ("train" or "test") of a split at that size as
+    HxWx3 pictures with their names: what the face and film evaluations start from."""
+    model, state = load_model(checkpoint, device)
+    size = training_size(state)
+    images, names = load_folder(split_folders(data)[part == "test"], size=size)
+    return model, size, as_pictures(images), names
 
 
 def evaluate(model, images, names, device, out=None, batch_size=10, temperature=None):
