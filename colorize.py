@@ -43,7 +43,8 @@ def parse_args(argv=None):
                    help="also write gray | colorized (| original, for colour input); with faces colorized apart, "
                         "the whole-photo result beside it")
     p.add_argument("--confidence", action="store_true",
-                   help="classifier: also write a per-pixel uncertainty map (entropy of the bins)")
+                   help="classifier: also write a per-pixel uncertainty map (entropy of the bins), with rings on "
+                        "the places where a colour hint would help most")
     p.add_argument("--faces", choices=["auto", "off"], default="auto",
                    help="auto: find faces and colorize each at the framing the models learned, blended into the "
                         "whole photo (a photo that is itself a face crop is left as it is); off: the whole photo "
@@ -117,14 +118,14 @@ def batches(jobs, args, skip, size, pictures):
 
 
 def write_outputs(outputs, img, colour, confidence, compare, whole=None):
-    from common.photos import comparison, heat_map
+    from common.photos import comparison, heat_map, hint_places, mark_places
     from common.plots import write_png
 
     write_png(outputs["color"], colour)
     if compare:
         write_png(outputs["compare"], comparison(img, colour, whole=whole))
     if confidence is not None:
-        write_png(outputs["confidence"], heat_map(confidence))
+        write_png(outputs["confidence"], mark_places(heat_map(confidence), hint_places(confidence)))
 
 
 def model_for(args, device):

@@ -84,6 +84,48 @@ def heat_map(confidence):
     return cv2.cvtColor(cv2.applyColorMap(levels, cv2.COLORMAP_MAGMA), cv2.COLOR_BGR2RGB)
 
 
+PLACES, MIN_PLACES = 5, 3  # places suggested for hints: at most, and at least where the map is not flat
+PLACE_WORK_SIDE = 96  # the uncertainty map is searched at this size on its long side
+PLACE_MARGIN = 0.08  # share of each side along the border where no place is suggested
+
+
+def hint_places(confidence, count=PLACES):
+    """Where a hint would help most: the centres of the largest regions where the model is least sure, from its
+    uncertainty map (HxW in [0, 1], `Colorized.confidence`), as (x, y) pixels of that map, most useful first.
+
+    The map, shrunk, is blurred over a sixteenth of its side (a band along the border left out), so a wide unsure
+    region outweighs a speck; the peak is taken and the whole region around it standing a fifth of the way from
+    the map's median to the peak set aside, and again: MIN_PLACES peaks above the median, more while they stand
+    clearly above it."""
+    scale = PLACE_WORK_SIDE / max(confidence.shape)
+    small = cv2.resize(confidence.astype(np.float32), None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
+    score = cv2.GaussianBlur(small, (0, 0), max(small.shape) / 16)
+    band = [max(1, round(PLACE_MARGIN * n)) for n in score.shape]  # the network is unsure at any border: not there
+    score[:band[0]], score[-band[0]:], score[:, :band[1]], score[:, -band[1]:] = -np.inf, -np.inf, -np.inf, -np.inf
+    inside = score[np.isfinite(score)]
+    floor, spread = float(np.median(inside)), float(inside.max() - np.median(inside)) if inside.size else 0.0
+    places = []
+    while len(places) < count:
+        y, x = np.unravel_index(np.argmax(score), score.shape)
+        if spread <= 1e-6 or score[y, x] - floor <= (0.25 * spread if len(places) >= MIN_PLACES else 0):
+            break
+        places.append((int((x + 0.5) / scale), int((y + 0.5) / scale)))
+        _, regions = cv2.connectedComponents((score >= floor + 0.2 * (score[y, x] - floor)).astype(np.uint8))
+        score[regions == regions[y, x]] = -np.inf
+    return places
+
+
+def mark_places(rgb, places):
+    """The suggested places drawn on a picture: a numbered white ring each."""
+    out = rgb.copy()
+    ring = max(6, round(min(out.shape[:2]) / 20))
+    for number, (x, y) in enumerate(places, 1):
+        cv2.circle(out, (x, y), ring, (255, 255, 255), max(1, ring // 5), cv2.LINE_AA)
+        cv2.putText(out, str(number), (x + ring, y - ring), cv2.FONT_HERSHEY_SIMPLEX, ring / 15, (255, 255, 255),
+                    max(1, ring // 6), cv2.LINE_AA)
+    return out
+
+
 def hint_pictures(folder):
     """The hint pictures of a folder by their path without suffix, to match photos of the same name."""
     return {f.relative_to(folder).with_suffix(""): f for f in sorted(Path(folder).rglob("*"))

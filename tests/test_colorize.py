@@ -229,3 +229,19 @@ def test_a_header_claiming_a_huge_picture_meets_the_max_pixels_guard(checkpoints
                        str(checkpoints / "reg.pt")])
     err = capsys.readouterr().err
     assert e.value.code == 1 and "60000x60000 is 3600 MP, above --max-pixels 100 MP" in err and "Assertion" not in err
+
+
+def test_hint_places_are_the_centres_of_the_widest_unsure_regions_and_flat_maps_have_none():
+    from common.photos import hint_places, mark_places
+
+    unsure = np.zeros((300, 400), np.float32)
+    cv2.circle(unsure, (100, 150), 60, 1.0, -1)  # a wide unsure region...
+    cv2.circle(unsure, (320, 80), 25, 1.0, -1)  # ...a smaller one
+    unsure[280:284, 380:384] = 1.0  # and a speck
+    places = hint_places(unsure)
+    assert 3 <= len(places) <= 5
+    assert np.hypot(places[0][0] - 100, places[0][1] - 150) < 12
+    assert np.hypot(places[1][0] - 320, places[1][1] - 80) < 12
+    assert hint_places(np.full((300, 400), 0.5, np.float32)) == []
+    marked = mark_places(np.zeros((300, 400, 3), np.uint8), places[:1])
+    assert marked[150, 100 - 15:100 + 16].max() == 255 and marked[150, 100].max() == 0  # a ring around, not on it

@@ -21,7 +21,7 @@ from common.color import gray8, rgb_to_lab
 from common.faces import find_faces, load_framing
 from common.hints import colour_ab
 from common.images import read_image
-from common.inference import colorize, lightness, predict, shrink
+from common.inference import colorize, lightness, predict, shrink, upsample
 from common.web.app import create_app
 from serve import main as serve_main
 from tests.browser import chromium, click_photo, installed, served, updates
@@ -224,6 +224,19 @@ def test_uploads_are_cut_at_the_limit_while_they_arrive():
         assert streamed.status_code == 413  # no Content-Length: counted (test_serve.py streams to a real server)
 
 
+def test_the_places_to_click_are_where_the_classifier_is_least_sure(client):
+    photo = gray_astronaut()
+    key = upload(client, png(photo)).json()["photo"]
+    places = client.get("/api/places", params={"photo": key, "model": "classifier.pt"}).json()["places"]
+    assert 3 <= len(places) <= 5 and all(0 <= p["x"] < 512 and 0 <= p["y"] < 512 for p in places)
+    model, _ = load_model(PRETRAINED / "classifier.pt", CPU)
+    logits, _ = predict(model, [shrink(lightness(photo), 128)], CPU)
+    entropy = upsample((model.entropy(logits)[0] / np.log(model.bins)).numpy(), (512, 512))
+    assert all(entropy[p["y"], p["x"]] > np.median(entropy) for p in places)
+    refused = client.get("/api/places", params={"photo": key, "model": "network3.pt"})
+    assert refused.status_code == 400 and "not a classification model" in refused.json()["error"]
+
+
 def test_concurrent_requests_share_the_models_and_match_serial_ones(client):
     key = upload(client, png(gray_astronaut())).json()["photo"]
     bodies = [{"photo": key, "model": "classifier.pt", "temperature": t} for t in (0.1, 1.0)] * 3
@@ -362,6 +375,10 @@ def test_the_page_in_chromium_takes_a_photo_a_click_and_a_colour(browser, tmp_pa
         assert browser.find_element(By.ID, "overlay").is_displayed()  # the classifier's entropy over the result
         then_updated(lambda: browser.find_element(By.ID, "confidence").click())
         assert not browser.find_element(By.ID, "overlay").is_displayed()
+        browser.find_element(By.ID, "places").click()
+        wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, "#gray-stage .place"))
+        assert 3 <= len(browser.find_elements(By.CSS_SELECTOR, "#gray-stage .place")) <= 5
+        screenshot(browser, "page_places.png")
         click_photo(browser, "result", 100, 400, 512, 512)
         wait.until(lambda d: d.find_element(By.ID, "picker").is_displayed()
                    and d.find_elements(By.CSS_SELECTOR, "#swatches .swatch"))

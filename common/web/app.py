@@ -43,7 +43,7 @@ from ..hints import parse_point, point_hints
 from ..images import ImageError, read_photo
 from ..inference import StoppedError, check, colorize_later, fit_gamut, lightness, predict, shrink
 from ..models import PRESETS
-from ..photos import heat_map, points_as_picture
+from ..photos import heat_map, hint_places, points_as_picture
 from ..plots import encode
 
 PHOTOS_KEPT = 64  # photos held at most, the least recently used dropped first...
@@ -357,12 +357,8 @@ class Page:
             return jpeg(heat_map(result.confidence))
         return png(result.rgb) if full else jpeg(result.rgb)
 
-    def suggestions(self, key, x, y, name):
-        """The classifier's most likely colours at pixel (x, y) of the photo, each shown at that pixel's L."""
-        photo = self.photos.get(key)
-        H, W = photo["L"].shape
-        if not (0 <= x < W and 0 <= y < H):
-            raise BadRequestError(f"pixel {x},{y} is outside the photo ({W}x{H})")
+    def probabilities(self, photo, name):
+        """A classifier's bin distribution over the photo (Q, h, w), worked out once per photo and model."""
         name = name or self.default_model
         model, state, lock = self.models.get(name)
         if not model.has_bins:
@@ -372,13 +368,31 @@ class Page:
             with lock:
                 logits, _ = predict(model, [shrink(photo["L"], training_size(state))], self.device)
             photo["logits"][name] = torch.softmax(logits[0].float(), dim=0).cpu()
-        probs = photo["logits"][name]
+        return model, photo["logits"][name]
+
+    def suggestions(self, key, x, y, name):
+        """The classifier's most likely colours at pixel (x, y) of the photo, each shown at that pixel's L."""
+        photo = self.photos.get(key)
+        H, W = photo["L"].shape
+        if not (0 <= x < W and 0 <= y < H):
+            raise BadRequestError(f"pixel {x},{y} is outside the photo ({W}x{H})")
+        model, probs = self.probabilities(photo, name)
         p, bins = probs[:, y * probs.shape[1] // H, x * probs.shape[2] // W].topk(SUGGESTIONS)
         ab = model.centres[bins].cpu().numpy()
         lab = np.concatenate([np.full((len(ab), 1), photo["L"][y, x], np.float32), ab], axis=1)[None]
         rgb = lab_to_rgb(fit_gamut(lab[..., 0], lab[..., 1:]))[0]
         return [{"colour": "#" + "".join(f"{int(v):02x}" for v in c), "probability": float(q), "bin": int(b),
                  "ab": [float(v) for v in a]} for c, q, b, a in zip(rgb, p, bins, ab)]
+
+    def places(self, key, name):
+        """Where a hint would help most: the largest regions where the classifier is least sure (`hint_places` on
+        its normalised entropy, at the preview's size), in the photo's pixels."""
+        photo = self.photos.get(key)
+        _, probs = self.probabilities(photo, name)
+        entropy = (-(probs * probs.clamp_min(1e-12).log()).sum(dim=0) / np.log(len(probs))).numpy()
+        preview = cv2.resize(entropy, photo["preview"].shape[1::-1], interpolation=cv2.INTER_LINEAR)
+        return [{"x": min(photo["img"].shape[1] - 1, int(x / photo["scale"])),
+                 "y": min(photo["img"].shape[0] - 1, int(y / photo["scale"]))} for x, y in hint_places(preview)]
 
     async def upload(self, request: Request):
         request = limited(request, self.max_upload, "the photo")
@@ -430,6 +444,11 @@ class Page:
         found = await run_in_threadpool(self.suggestions, q.get("photo"), x, y, q.get("model"))
         return JSONResponse({"suggestions": found})
 
+    async def suggest_places(self, request: Request):
+        q = request.query_params
+        found = await run_in_threadpool(self.places, q.get("photo"), q.get("model"))
+        return JSONResponse({"places": found})
+
     async def model_list(self, request: Request):
         return JSONResponse({"models": await run_in_threadpool(self.models.describe), "default": self.default_model})
 
@@ -463,6 +482,7 @@ def create_app(pretrained, device, max_pixels=100e6, default_model="classifier.p
               Route("/api/colorize", page.preview, methods=["POST"]),
               Route("/api/download", page.download, methods=["POST"]),
               Route("/api/hints-picture", page.hint_picture, methods=["POST"]), Route("/api/suggest", page.suggest),
+              Route("/api/places", page.suggest_places),
               Mount("/static", StaticFiles(directory=PAGE), name="static")]
     app = Starlette(routes=routes, exception_handlers={BadRequestError: bad_request, UserError: user_error,
                                                        HTTPException: http_error, StoppedError: stopped})

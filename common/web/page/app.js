@@ -80,7 +80,8 @@ async function open(file) {
   $("empty").hidden = true;
   document.querySelectorAll("figure").forEach((f) => { f.hidden = false; });
   $("gray").src = state.photo.gray;
-  for (const id of ["download", "download-hints", "clear"]) $(id).disabled = false;
+  for (const id of ["download", "download-hints", "clear", "places"]) $(id).disabled = false;
+  document.querySelectorAll(".place").forEach((p) => p.remove());
   drawMarkers();
   await update("opened");
 }
@@ -123,6 +124,28 @@ function change(hints, what) {
   }
   drawMarkers();
   update(what);
+}
+
+async function showPlaces() {
+  const source = model().classifier ? model() : state.models.find((m) => m.classifier);
+  if (!source) return showError("no classification model to say where it is unsure");
+  try {
+    const query = new URLSearchParams({ photo: state.photo.photo, model: source.name });
+    const { places } = await (await call(`/api/places?${query}`)).json();
+    document.querySelectorAll(".place").forEach((p) => p.remove());
+    places.forEach((at, index) => {
+      const ring = document.createElement("div");
+      ring.className = "place";
+      ring.style.left = `${((at.x + 0.5) / state.photo.width) * 100}%`;
+      ring.style.top = `${((at.y + 0.5) / state.photo.height) * 100}%`;
+      ring.title = `${index + 1}: the model is least sure here; click to give this place a colour`;
+      ring.addEventListener("click", (event) => { event.stopPropagation(); openPicker(event, at, null); });
+      $("gray-stage").appendChild(ring);
+    });
+    $("status").textContent = `${places.length} places where a colour hint would help most, ringed on the gray input`;
+  } catch (e) {
+    showError(e.message);
+  }
 }
 
 function undo() {
@@ -256,6 +279,7 @@ $("temperature").addEventListener("input", () => {
 $("temperature").addEventListener("change", () => update("temperature changed"));
 $("confidence").addEventListener("change", () => update("view changed"));
 $("undo").addEventListener("click", undo);
+$("places").addEventListener("click", showPlaces);
 $("clear").addEventListener("click", () => state.hints.length && change([], "hints cleared"));
 $("use-free").addEventListener("click", () => choose($("free-text").value.trim() || $("free").value));
 $("free").addEventListener("input", () => { $("free-text").value = $("free").value; });
