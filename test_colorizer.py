@@ -13,6 +13,7 @@ from common.files import PRETRAINED, split_folders, writable_dir
 from common.hints import EVAL_POINTS
 from common.metrics import RESAMPLES, bootstrap, compare
 from common.plots import hint_curves, write_json
+from common.regions import photos_that_are_not_faces, region_table
 
 REPORT_MSE = {(3, 3, 3, 3, 3): 32.89, (8, 16, 32, 64, 128): 23.62, (16, 32, 64, 128, 256): 22.19}
 REPORT_TANH = 0.0013
@@ -102,6 +103,10 @@ def main(argv=None):
     if sweeps:
         hint_curves(sweeps, out / "hints.png")
         print(f"wrote hints.png and hints.json to {out}")
+        regions = {label: region_tables(model, images, device, training_size(state)) for label, model, state, _, _
+                   in runs if model.takes_hints}
+        write_json(out / "regions.json", regions)
+        show_regions(regions)
     if len(runs) > 1:
         write_json(out / "sweep.json", results)
         write_json(out / "comparison.json", paired(scores, len(names)))
@@ -116,6 +121,23 @@ def show(checkpoint, state, metrics, count, device):
     for key, label in LABELS.items():
         low, high = metrics["ci95"][key]
         print(f"  {label:<44} {metrics[key]:<10.4g} [{low:.4g}, {high:.4g}]")
+
+
+def region_tables(model, images, device, size):
+    """The region protocol on the test faces and on photos that are not faces."""
+    faces = [img.permute(1, 2, 0).numpy() for img in images]
+    return {"test faces": region_table(model, faces, size, device),
+            "photos that are not faces": region_table(model, photos_that_are_not_faces(), size, device)}
+
+
+def show_regions(regions):
+    print("region protocol: one hint per region of the truth, its colour turned 150 degrees; leak (share of the "
+          "change outside the region, 0 ideal) and fill (share of the region moved halfway to the hint, 1 ideal)")
+    for label, tables in regions.items():
+        for pictures, t in tables.items():
+            print(f"  {label or 'model'}, {pictures} ({t['pictures']} pictures, {t['hints']} hints): leak "
+                  f"{t['leak']:.3f} [{t['leak_ci95'][0]:.3f}, {t['leak_ci95'][1]:.3f}], fill {t['fill']:.3f} "
+                  f"[{t['fill_ci95'][0]:.3f}, {t['fill_ci95'][1]:.3f}]")
 
 
 def show_hints(label, model, table, pictures):

@@ -242,7 +242,31 @@ def test_a_unet_hint_model_trains_and_the_hint_protocol_is_written(tiny_split, t
     assert set(table) == {"model", "model, recoloured"} and set(table["model"]) == {"0", "5", "20"}
     for name in ("hints.png", "hints_grid.png", "hints_grid_recoloured.png"):
         assert (tmp_path / "eval" / name).is_file(), name
-    assert "with N hint points per picture" in capsys.readouterr().out
+    regions = json.loads((tmp_path / "eval" / "regions.json").read_text())["model"]
+    assert set(regions) == {"test faces", "photos that are not faces"}
+    assert all(0 <= t["leak"] <= 1 and 0 <= t["fill"] <= 1 and t["hints"] > 0 for t in regions.values())
+    printed = capsys.readouterr().out
+    assert "with N hint points per picture" in printed and "region protocol" in printed
+
+
+def test_leak_and_fill_score_a_hint_that_stays_in_its_region_and_one_that_spreads():
+    from common.regions import hint_in, leak_and_fill
+
+    region = np.zeros((40, 40), bool)
+    region[5:25, 10:30] = True  # a quarter of the picture
+    before, colour = np.zeros((40, 40, 2), np.float32), np.array([40.0, 0.0], np.float32)
+    inside = before.copy()
+    inside[region] = colour
+    assert leak_and_fill(before, inside, colour, region) == (0.0, 1.0)  # the ideal hint
+    everywhere = np.broadcast_to(colour * 0.4, before.shape).copy()
+    leak, fill = leak_and_fill(before, everywhere, colour, region)
+    assert leak == pytest.approx(0.75) and fill == 0.0  # spread evenly, and timid
+    truth_ab = np.zeros((40, 40, 2), np.float32)
+    truth_ab[region] = (0.0, 30.0)
+    hints, turned = hint_in(region, truth_ab, 128)
+    assert region[hints.ys, hints.xs].all() and np.allclose(np.hypot(*turned), 30.0)
+    hue = np.degrees(np.arctan2(turned[1], turned[0]) - np.arctan2(30.0, 0.0))
+    assert abs((hue + 180) % 360 - 180) == pytest.approx(150, abs=1e-3)
 
 
 def test_shipped_hint_model_follows_a_hint_and_more_points_score_better(real_split, tmp_path):
