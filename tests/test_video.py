@@ -48,6 +48,7 @@ def video_frames(path):
         return [f.to_ndarray(format="rgb24") for f in clip.decode(video)], video.average_rate
 
 
+@pytest.mark.slow  # encodes and decodes H.264
 def test_a_film_comes_back_coloured_at_its_size_and_rate_with_its_audio_untouched(tmp_path, capsys):
     write_video(tmp_path / "film.mp4", gray(two_shots().frames), fps=12)
     colorize_main([str(tmp_path / "film.mp4"), "-o", str(tmp_path / "out"), "--faces", "off"])
@@ -60,6 +61,7 @@ def test_a_film_comes_back_coloured_at_its_size_and_rate_with_its_audio_untouche
         "film_color.mp4"]
 
 
+@pytest.mark.slow  # encodes and decodes H.264
 def test_a_truncated_or_false_film_is_one_line_and_the_rest_is_written(tmp_path, capsys):
     (tmp_path / "in").mkdir()
     write_video(tmp_path / "in" / "good.mp4", gray(two_shots(4).frames), fps=12)
@@ -77,6 +79,7 @@ def test_a_truncated_or_false_film_is_one_line_and_the_rest_is_written(tmp_path,
     assert "Traceback" not in err
 
 
+@pytest.mark.slow  # encodes and decodes H.264
 def test_ctrl_c_in_the_middle_of_a_film_leaves_no_file(tmp_path):
     write_video(tmp_path / "film.mp4", gray(two_shots(4).frames), fps=12)
     seen = []
