@@ -12,12 +12,11 @@ import cv2
 import numpy as np
 
 from common.cli import UserError, add_common_args, guarded, prepare
-from common.color import rgb_to_lab
 from common.evaluation import gray, model_and_faces
 from common.faces import FRAMING_FILE, crop_square, find_boxes, load_framing
 from common.files import PRETRAINED, writable_dir
 from common.inference import colorize, lightness
-from common.metrics import bootstrap
+from common.metrics import ab_mse, bootstrap
 from common.plots import grid_image, write_json, write_png
 
 SCENE = 512
@@ -33,10 +32,6 @@ def scene(faces, i, rng, blur=BLUR):
     x, y = (int(v) for v in rng.integers(0, SCENE - side + 1, 2))
     background[y:y + side, x:x + side] = cv2.resize(faces[i], (side, side), interpolation=cv2.INTER_AREA)
     return background, (x, y, side)
-
-
-def ab_mse(pred, truth):
-    return float(np.mean((rgb_to_lab(pred)[..., 1:] - rgb_to_lab(truth)[..., 1:]) ** 2))
 
 
 def overlap(a, b):

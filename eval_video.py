@@ -13,11 +13,10 @@ import common  # noqa: F401  (before torch: it tunes OpenMP, see common/__init__
 # isort: split
 from common.cli import UserError, add_common_args, guarded, prepare
 from common.clips import camera_move, joined, moving_face
-from common.color import rgb_to_lab
 from common.evaluation import model_and_faces
 from common.faces import FRAMING_FILE, load_framing
 from common.files import PRETRAINED, writable_dir
-from common.metrics import colour_distribution_consistency, warp_error
+from common.metrics import ab_mse, colour_distribution_consistency, warp_error
 from common.plots import grid_image, write_json, write_png
 from common.video import FilmColour
 
@@ -57,10 +56,6 @@ def clips_of(faces, count, rng):
 
 def half(frame):
     return cv2.resize(frame, (frame.shape[1] // 2, frame.shape[0] // 2), interpolation=cv2.INTER_AREA)
-
-
-def ab_mse(pred, truth):
-    return float(np.mean((rgb_to_lab(pred)[..., 1:] - rgb_to_lab(truth)[..., 1:]) ** 2))
 
 
 def score(clip, outputs):

@@ -161,8 +161,7 @@ def hint_sweep(model, images, names, device, counts, out, batch_size=10, grid_na
     automatic = None if model.takes_hints else colorize_pictures_later(model, truths, device, batch_size,
                                                                        temperature=temperature)()
     for count in sorted(set(counts) | set(HINT_GRID)):
-        points = evaluation_points(len(truths), count, images.shape[-1])
-        hints = from_points(ab, points) if model.takes_hints else None
+        hints = from_points(ab, evaluation_points(len(truths), count, images.shape[-1])) if model.takes_hints else None
         preds = automatic or colorize_pictures_later(model, truths, device, batch_size, hints, temperature)()
         if count in HINT_GRID:
             shown[count] = hints, preds

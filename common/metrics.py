@@ -20,6 +20,11 @@ def ab_squared_error(pred_lab, true_lab):
     return float(np.mean((pred_lab[..., 1:] - true_lab[..., 1:]) ** 2))
 
 
+def ab_mse(pred, truth):
+    """`ab_squared_error` of two 8-bit RGB pictures."""
+    return ab_squared_error(rgb_to_lab(pred), rgb_to_lab(truth))
+
+
 def ab_auc(pred_lab, true_lab):
     """Area under the curve of 'fraction of pixels within ab distance t', t = 0..150, scaled to [0, 1]."""
     dist = np.linalg.norm(pred_lab[..., 1:] - true_lab[..., 1:], axis=-1).ravel()

@@ -143,8 +143,8 @@ class FaceTrack:
 
 class FilmColour:
     """One clip's colour, frame after frame: each frame by the one road, its colour carried along the flow
-    (`steady`; off, every frame is coloured on its own, faces and all), `hints` of frame `hint_frame` moving
-    with the flow to the end of their shot."""
+    (`steady`; off, every frame is coloured on its own, faces and all, and no flow is worked out unless hints
+    must move), `hints` of frame `hint_frame` moving with the flow to the end of their shot."""
 
     def __init__(self, model, size, device, faces=None, hints=None, hint_frame=0, steady=True, temperature=None):
         self.model, self.size, self.device, self.temperature = model, size, device, temperature
@@ -154,7 +154,7 @@ class FilmColour:
 
     def __call__(self, rgb):
         L = lightness(rgb)
-        new_shot = self.flow.advance(L)
+        new_shot = self.flow.advance(L) if self.steady or self.hints is not None else True
         if self.index == self.hint_frame and self.hints is not None:
             self.points = self.hints
         elif self.points is not None:

@@ -388,8 +388,8 @@ class Page:
         """Where a hint would help most: the largest regions where the classifier is least sure (`hint_places` on
         its normalised entropy, at the preview's size), in the photo's pixels."""
         photo = self.photos.get(key)
-        _, probs = self.probabilities(photo, name)
-        entropy = (-(probs * probs.clamp_min(1e-12).log()).sum(dim=0) / np.log(len(probs))).numpy()
+        model, probs = self.probabilities(photo, name)
+        entropy = (model.entropy(probs.clamp_min(1e-12).log()[None])[0] / np.log(model.bins)).numpy()
         preview = cv2.resize(entropy, photo["preview"].shape[1::-1], interpolation=cv2.INTER_LINEAR)
         return [{"x": min(photo["img"].shape[1] - 1, int(x / photo["scale"])),
                  "y": min(photo["img"].shape[0] - 1, int(y / photo["scale"]))} for x, y in hint_places(preview)]
