@@ -4,6 +4,7 @@ through a DataLoader with 2 workers, as the report's notebooks had it. Prints on
 import argparse
 import itertools
 import json
+import os
 import resource
 import statistics
 import time
@@ -21,10 +22,11 @@ from torchvision.transforms import v2
 
 from common.cli import add_common_args, guarded, keep_freed_memory, prepare
 from common.color import L_SCALE
-from common.data import CROP_SCALE, TrainBatches, load_folder
+from common.data import CROP_SCALE, StreamedBatches, TrainBatches
 from common.engine import make_optimizer, make_step, uses_graphs
-from common.files import split_folders, writable_dir
+from common.files import writable_dir
 from common.models import PRESETS, Colorizer
+from common.prepare import default_workers, prepared_part
 
 
 class NaiveFaces(Dataset):
@@ -110,6 +112,14 @@ def parse_args(argv=None):
     p.add_argument("--video", action="store_true",
                    help="also time colorize.py on a 640x360 film (frames/s, faces off and on) and take its peak RSS "
                         "on a 10 s and a 60 s clip")
+    p.add_argument("--collection", type=int, nargs="+", metavar="N",
+                   help="also train on made-up photo collections of these sizes (make_photos.py, e.g. 5000 20000): "
+                        "preparation rate, time to the first step at the largest, and the anonymous memory of a "
+                        "1-epoch run at --size 256 for each")
+    p.add_argument("--collection-dir", default="data/collections",
+                   help="where the collections and their splits are kept between runs (default: %(default)s)")
+    p.add_argument("--collection-src", default="data/face_images",
+                   help="pictures the collections are composed from (default: %(default)s)")
     p.add_argument("--json", help="also write the figures to this JSON file")
     add_common_args(p)
     args = p.parse_args(argv)
@@ -120,22 +130,25 @@ def parse_args(argv=None):
 
 def step_figures(args, device):
     """The three training measurements: the model step alone, with our pipeline, with the naive one."""
-    images, _ = load_folder(split_folders(args.data)[0])
+    images = prepared_part(args.data, "train", 128).stacked()
     model = Colorizer(PRESETS[args.net]).to(device, memory_format=torch.channels_last)
     graphed = uses_graphs("auto", device, compile=False)
     optimizer = make_optimizer(model, 0.01, device, graphed=graphed)
     step = make_step(model, model, optimizer, device, "auto", graphed)  # what make train runs per batch
     ours = TrainBatches(images, args.batch_size, 10, 128, args.seed, device)
+    streamed = StreamedBatches(prepared_part(args.data, "train", 128), args.batch_size, 10, 128, args.seed, device)
     ready = next(ours.epoch(0))
     loader = DataLoader(NaiveFaces(images, 10, 128), batch_size=args.batch_size, shuffle=True, num_workers=2,
                         persistent_workers=False, pin_memory=device.type == "cuda")
     epochs = itertools.count(1)
     sps = interleaved({"model_only": lambda: repeat(ready), "pipeline": lambda: ours.epoch(next(epochs)),
-                       "naive": lambda: iter(loader)}, step, args.steps, args.warmup, args.rounds, device)
+                       "stream": lambda: streamed.epoch(next(epochs)), "naive": lambda: iter(loader)},
+                      step, args.steps, args.warmup, args.rounds, device)
     model_only, pipeline, naive = sps["model_only"], sps["pipeline"], sps["naive"]
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else f"cpu ({torch.get_num_threads()} threads)"
     return {"device": name, "net": args.net, "batch_size": args.batch_size, "model_only_sps": model_only,
-            "pipeline_sps": pipeline, "naive_sps": naive, "pipeline_over_model": pipeline / model_only,
+            "pipeline_sps": pipeline, "stream_sps": sps["stream"], "stream_over_pipeline": sps["stream"] / pipeline,
+            "naive_sps": naive, "pipeline_over_model": pipeline / model_only,
             "pipeline_over_naive": pipeline / naive, "model_over_naive": model_only / naive,
             "peak_memory_mb": peak_memory_mb(device)}
 
@@ -145,10 +158,14 @@ def report(f):
     print(f"{'measurement':<44}{'samples/s':>12}")
     print(f"{'(1) model step on ready tensors':<44}{f['model_only_sps']:>12.0f}")
     print(f"{'(2) full step, our pipeline':<44}{f['pipeline_sps']:>12.0f}")
+    print(f"{'(2s) full step, streamed from prepared files':<44}{f['stream_sps']:>12.0f}")
     print(f"{'(3) full step, naive DataLoader pipeline':<44}{f['naive_sps']:>12.0f}")
     print(f"(2)/(1) = {f['pipeline_over_model']:.2f}   (2)/(3) = {f['pipeline_over_naive']:.2f}   "
           f"peak memory {f['peak_memory_mb']:.0f} MB")
-    print(f"(1)/(3) = {f['model_over_naive']:.2f}: no pipeline can take (2)/(3) past this here")
+    print(f"(1)/(3) = {f['model_over_naive']:.2f}: no pipeline can take (2)/(3) past this here; "
+          f"(2s)/(2) = {f['stream_over_pipeline']:.3f}")
+    if "collection_prepare_per_s" in f:
+        print(collection_summary(f))
     if "full_run_seconds" in f:
         print(f"full run (make train): {f['full_run_epochs']} epochs in {f['full_run_seconds']:.1f}s end to end, "
               f"test ab MSE {f['full_run_test_mse']:.2f}; epochs {f['full_run_epoch_seconds']:.1f}s = steps "
@@ -186,6 +203,8 @@ def main(argv=None):
         figures.update(page_figures(device))
     if args.video:
         figures.update(video_figures(device))
+    if args.collection:
+        figures.update(collection_figures(args, device))
     if args.load:
         from tests.browser import serve_process
 
@@ -397,6 +416,132 @@ def video_figures(device):
             rss = subprocess.run([sys.executable, "-c", peak, *command], check=True, capture_output=True, text=True)
             figures[f"video_{clip}_peak_rss_mb"] = int(rss.stdout) / 1024
     return figures
+
+
+RATE_PHOTOS = 2000  # photos prepared for the preparation rate, three times over with each worker count
+
+
+def run_collection(*args):
+    import subprocess
+    import sys
+
+    return subprocess.run([sys.executable, *map(str, args)], cwd=Path(__file__).parent, check=True,
+                          capture_output=True, text=True)
+
+
+def collection(args, count):
+    """A split of the first `count` made-up photos (hard links into one folder of the largest collection)."""
+    from common.made_photos import make_photos
+
+    root = Path(args.collection_dir)
+    photos = make_photos(args.collection_src, root / "photos", max(args.collection))
+    folder = root / f"photos-{count}"
+    folder.mkdir(parents=True, exist_ok=True)
+    for photo in photos[:count]:
+        if not (folder / photo.name).exists():
+            os.link(photo, folder / photo.name)
+    return folder, root / f"split-{count}"
+
+
+def preparation_rate(args, workers):
+    """Median photos/s of split_data.py preparing RATE_PHOTOS photos at 128 px from scratch, over three runs."""
+    import shutil
+
+    folder, split = collection(args, RATE_PHOTOS)
+    rates = []
+    for _ in range(3):
+        shutil.rmtree(split, ignore_errors=True)
+        tic = time.perf_counter()
+        run_collection("split_data.py", "--src", folder, "--out", split, "--workers", workers)
+        rates.append(RATE_PHOTOS / (time.perf_counter() - tic))
+    return statistics.median(rates)
+
+
+def first_step_seconds(split, device):
+    """Seconds from launching train_colorizer.py on a prepared split to its first step, median of three."""
+    import subprocess
+    import sys
+    import tempfile
+
+    seconds = []
+    for _ in range(3):
+        with tempfile.TemporaryDirectory() as out:
+            tic = time.perf_counter()
+            run = subprocess.Popen([sys.executable, "train_colorizer.py", "--data", str(split), "--out", out,
+                                    "--epochs", "1", "--device", str(device)], cwd=Path(__file__).parent,
+                                   stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+            for line in run.stdout:
+                if line.startswith("first step"):
+                    seconds.append(time.perf_counter() - tic)
+                    break
+            run.terminate()
+            run.wait()
+    return statistics.median(seconds)
+
+
+def anonymous_mb(pid):
+    """RssAnon of a process and all its descendants, in MB (Linux /proc)."""
+    total, family = 0, [pid]
+    while family:
+        pid = family.pop()
+        try:
+            status = Path(f"/proc/{pid}/status").read_text()
+            children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+        except OSError:
+            continue
+        total += int(next(line.split()[1] for line in status.splitlines() if line.startswith("RssAnon:")))
+        family += map(int, children)
+    return total / 1024
+
+
+def peak_anonymous_mb(split, size, device):
+    """Peak summed RssAnon of a whole 1-epoch Network 3 run at `size` (one sample per photo), sampled every 0.2 s."""
+    import subprocess
+    import sys
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as out:
+        run = subprocess.Popen([sys.executable, "train_colorizer.py", "--data", str(split), "--out", out, "--epochs",
+                                "1", "--augment", "1", "--size", str(size), "--device", str(device)],
+                               cwd=Path(__file__).parent, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        peak = 0.0
+        while run.poll() is None:
+            peak = max(peak, anonymous_mb(run.pid))
+            time.sleep(0.2)
+        if run.returncode:
+            raise RuntimeError(f"training on {split} failed ({run.returncode})")
+    return peak
+
+
+def collection_figures(args, device):
+    """Training on made-up photo collections: preparation rate with one worker and with every core, seconds to
+    the first step on the largest collection prepared at 128 px, and the peak anonymous memory of a 1-epoch run
+    at 256 px for each size."""
+    figures = {"collection_prepare_workers": default_workers(),
+               "collection_prepare_per_s": preparation_rate(args, default_workers()),
+               "collection_prepare_one_worker_per_s": preparation_rate(args, 1)}
+    for count in sorted(args.collection):
+        folder, split = collection(args, count)
+        for size in (128, 256):
+            tic = time.perf_counter()
+            run_collection("split_data.py", "--src", folder, "--out", split, "--size", size)
+            figures[f"collection_{count}_prepare_{size}_seconds"] = time.perf_counter() - tic
+        figures[f"collection_{count}_anon_256_mb"] = peak_anonymous_mb(split, 256, device)
+    largest = max(args.collection)
+    figures["collection_first_step_seconds"] = first_step_seconds(collection(args, largest)[1], device)
+    figures["collection_counts"] = sorted(args.collection)
+    return figures
+
+
+def collection_summary(f):
+    lines = [f"preparing photos (500x375 JPEGs, 128 px): {f['collection_prepare_per_s']:.0f} photos/s with "
+             f"{f['collection_prepare_workers']} workers, {f['collection_prepare_one_worker_per_s']:.0f} with one; "
+             f"first step {f['collection_first_step_seconds']:.1f}s after launching train_colorizer.py on "
+             f"{max(f['collection_counts']):,} prepared photos"]
+    for count in f["collection_counts"]:
+        lines.append(f"  {count:,} photos: a 1-epoch run at 256 px peaks at {f[f'collection_{count}_anon_256_mb']:.0f} "
+                     f"MB anonymous memory (all processes)")
+    return "\n".join(lines)
 
 
 def random_hints(rng, count, side):

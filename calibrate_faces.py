@@ -5,10 +5,10 @@ import json
 from pathlib import Path
 
 from common.cli import UserError, guarded
-from common.data import load_folder
 from common.faces import FRAMING_FILE, calibrate
-from common.files import split_folders, writable_dir
+from common.files import writable_dir
 from common.inference import lightness
+from common.prepare import prepared_part
 
 
 @guarded
@@ -18,7 +18,7 @@ def main(argv=None):
     p.add_argument("--out", default=FRAMING_FILE, help="where the framing goes (default: %(default)s)")
     args = p.parse_args(argv)
     writable_dir(Path(args.out).parent)  # before the minute of detecting, not after
-    images, _ = load_folder(split_folders(args.data)[0])
+    images = prepared_part(args.data, "train", 128).squares[:]
     framing = calibrate([lightness(img.permute(1, 2, 0).numpy()) for img in images])
     if framing is None:
         raise UserError(f"{args.data}: the detector found no face in the training pictures; nothing written")

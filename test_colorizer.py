@@ -7,12 +7,12 @@ from pathlib import Path
 
 from common.checkpoint import classifier_only, load_model, training_size
 from common.cli import UserError, add_common_args, guarded, prepare
-from common.data import load_folder
 from common.evaluation import evaluate, hint_sweep, recoloured
-from common.files import PRETRAINED, split_folders, writable_dir
+from common.files import PRETRAINED, writable_dir
 from common.hints import EVAL_POINTS
 from common.metrics import RESAMPLES, bootstrap, compare
 from common.plots import hint_curves, write_json
+from common.prepare import prepared_part
 from common.regions import photos_that_are_not_faces, region_table
 
 REPORT_MSE = {(3, 3, 3, 3, 3): 32.89, (8, 16, 32, 64, 128): 23.62, (16, 32, 64, 128, 256): 22.19}
@@ -81,7 +81,8 @@ def main(argv=None):
     runs = list(variants(args, device))
     if len({training_size(state) for _, _, state, _, _ in runs}) > 1:
         raise UserError("these checkpoints were trained at different sizes; compare models of one picture size")
-    images, names = load_folder(split_folders(args.data)[1], size=training_size(runs[0][2]))
+    photos = prepared_part(args.data, "test", training_size(runs[0][2]))
+    images, names = photos.squares[:], photos.names
     results, scores, sweeps = {}, {}, {}
     for label, model, state, path, temperature in runs:
         folder = out if len(runs) == 1 else out / label.replace(" ", "-").replace("=", "")

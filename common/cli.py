@@ -114,6 +114,13 @@ def add_training_args(parser, lr, out=None):
     parser.add_argument("--pipeline", choices=["auto", "torch", "opencv"], default="auto",
                         help="batch warp and LAB: torch kernels on the device or OpenCV on the CPU "
                              "(default: auto, OpenCV on a CPU and torch elsewhere)")
+    parser.add_argument("--reader", choices=["auto", "memory", "stream"], default="auto",
+                        help="memory: the training photos in one tensor, one batched warp a step; stream: read per "
+                             "sample from the prepared files, memory flat in the number of photos (default: auto, "
+                             "memory for photos of one shape up to 1 GiB, such as face_images, else stream)")
+    parser.add_argument("--workers", type=int, default=None,
+                        help="stream reader: processes reading batches ahead (default: 0 on a CPU, whose cores the "
+                             "step needs; on CUDA the cores over the ranks, at most 8)")
     parser.add_argument("--amp", choices=["auto", "bf16", "off"], default="auto",
                         help="bf16 autocast of the forward pass (default: auto, on CUDA only)")
     parser.add_argument("--fused", choices=["auto", "on", "off"], default="auto",

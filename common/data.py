@@ -1,65 +1,40 @@
 """Images in, batches of (L, target) out.
 
-A split lives in memory as one uint8 tensor (N,H,W,3) on the training device. Each epoch serves
-every image `augment` times in a seeded order; each batch is flipped, cropped and resized in one
-batched warp with its own parameters per sample, and only then converted to LAB: torch kernels on a
-GPU, one OpenCV call per step on a CPU.
+Each epoch serves every image `augment` times in a seeded order, each sample flipped, cropped and resized with
+its own parameters, and only then converted to LAB. A small split of same-shaped pictures lives in memory as one
+uint8 tensor (N,H,W,3) on the training device and each batch is one batched warp: torch kernels on a GPU, one
+OpenCV call per step on a CPU (`TrainBatches`). Any other is read per sample from its prepared memory maps,
+by worker processes if asked (`StreamedBatches`).
 """
 import math
 
 import cv2
 import numpy as np
 import torch
+from torch.utils.data import DataLoader, Dataset
 
-from .cli import UserError, warn
 from .color import image_lab, rgb_to_lab_opencv, rgb_to_lab_torch, split_lab
-from .files import list_images
 from .hints import TEST_LOSS_SEED, network_input, paint, simulate, simulated_points
-from .images import ImageError, is_grayscale, read_image, to_rgb8
 
 CROP_SCALE = (0.6, 1.0)
 EPOCH_STRIDE = 100_003  # a prime above any epoch count: each (seed, epoch) has a generator of its own
 RANK_STRIDE = 64  # more than any rank count: each (seed, epoch, rank) has a hint generator of its own
 CROP_RATIO = (3 / 4, 4 / 3)
-def load_folder(folder, size=128):
-    """Every usable colour image of a folder as (uint8 tensor N x 3 x size x size, file names).
-
-    Unreadable and grayscale files are skipped with a warning that names them.
-    """
-    images, names = [], []
-    for path in list_images(folder):
-        try:
-            img = read_image(path)
-        except ImageError as e:
-            warn(f"skipping {e}")
-            continue
-        if img.ndim == 2:
-            warn(f"skipping {path}: grayscale image (it cannot teach colour)")
-            continue
-        rgb = to_rgb8(img)
-        if is_grayscale(rgb):
-            warn(f"skipping {path}: grayscale image (it cannot teach colour)")
-            continue
-        if rgb.shape[:2] != (size, size):
-            rgb = cv2.resize(rgb, (size, size), interpolation=cv2.INTER_AREA)
-        images.append(rgb)
-        names.append(path.name)
-    if not images:
-        raise UserError(f"{folder}: no usable colour image found (JPEG, PNG, TIFF, BMP or WebP)")
-    return torch.from_numpy(np.stack(images)).permute(0, 3, 1, 2).contiguous(), names
-
-
-def crop_params(n, generator, scale=CROP_SCALE, ratio=CROP_RATIO):
+def crop_params(n, generator, scale=CROP_SCALE, ratio=CROP_RATIO, sides=None):
     """Per-sample flip and crop box in normalized coordinates, drawn on the CPU for reproducibility.
 
     Returns a (n, 5) tensor: flip (0/1), half-width, half-height, centre x, centre y, where the
-    whole image spans [-1, 1]; the crop area (width * height) stays within `scale`.
+    whole image spans [-1, 1]. The crop's area is a `scale` share of the square on the picture's short side,
+    its pixel aspect a `ratio` (each clipped to the picture), anywhere in the picture: a photo that is not
+    square is cropped, never squashed. `sides` (n, 2): each picture's width and height over its short side
+    (default: square pictures, the report's protocol, for which this is the area of the whole picture).
     """
     u = torch.rand(n, 5, generator=generator, dtype=torch.float64)
     area = scale[0] + (scale[1] - scale[0]) * u[:, 0]
     log_r = math.log(ratio[0]) + (math.log(ratio[1]) - math.log(ratio[0])) * u[:, 1]
-    w = torch.sqrt(area * torch.exp(log_r)).clamp(max=1.0)
-    h = torch.sqrt(area / torch.exp(log_r)).clamp(max=1.0)
+    sides = torch.ones(n, 2, dtype=torch.float64) if sides is None else sides
+    w = (torch.sqrt(area * torch.exp(log_r)) / sides[:, 0]).clamp(max=1.0)
+    h = (torch.sqrt(area / torch.exp(log_r)) / sides[:, 1]).clamp(max=1.0)
     cx = (2 * u[:, 2] - 1) * (1 - w)
     cy = (2 * u[:, 3] - 1) * (1 - h)
     flip = (u[:, 4] < 0.5).double()
@@ -150,6 +125,12 @@ def hint_seed(seed, epoch, rank):
     return epoch_seed(seed, epoch) * RANK_STRIDE + rank + 1
 
 
+def short_side_ratios(shapes):
+    """(width, height) over the short side, (N, 2) float64, of pictures of (height, width) `shapes` (N, 2)."""
+    shapes = torch.as_tensor(shapes, dtype=torch.float64)
+    return shapes.flip(1) / shapes.min(dim=1, keepdim=True).values
+
+
 class TrainBatches:
     """Augmented epochs over an in-memory split: `augment` samples per image, per-sample warps; for a hint
     model (`hints`) each sample also gets simulated hints drawn from its augmented ground truth.
@@ -159,15 +140,24 @@ class TrainBatches:
     """
 
     def __init__(self, images, batch_size=100, augment=10, size=128, seed=42, device="cpu", target="ab",
-                 rank=0, world=1, pipeline="auto", hints=False, recolour=0.0):
+                 rank=0, world=1, pipeline="auto", hints=False, recolour=0.0, workers=0):
         self.pipeline = pipeline_for(pipeline, device)
         self.device = torch.device(device)
-        self.images = images.permute(0, 2, 3, 1).contiguous().to("cpu" if self.pipeline == "opencv" else device)
         self.batch_size, self.augment, self.size = batch_size, augment, size
         self.seed, self.target, self.rank, self.world = seed, target, rank, world
-        self.hints, self.recolour = hints, recolour
+        self.hints, self.recolour, self.workers = hints, recolour, workers
+        self.images = self.hold(images)
+        self.sides = short_side_ratios(self.shapes())
         # torch kernels are launch-bound at one batch of 128 px pictures, so they take several per call
         self.batches_per_call = max(1, TORCH_CALL_SAMPLES // batch_size) if self.pipeline == "torch" else 1
+
+    def hold(self, images):
+        """The pictures as the epochs read them: here (N,H,W,3) where the pipeline works."""
+        return images.permute(0, 2, 3, 1).contiguous().to("cpu" if self.pipeline == "opencv" else self.device)
+
+    def shapes(self):
+        """(height, width) of every picture, (N, 2)."""
+        return torch.tensor([self.images.shape[1:3]]).expand(len(self.images), 2)
 
     def __len__(self):
         full, rest = divmod(self.samples, self.batch_size)
@@ -183,7 +173,7 @@ class TrainBatches:
         generator = torch.Generator().manual_seed(epoch_seed(self.seed, epoch))
         order = torch.randperm(self.samples, generator=generator) % len(self.images)
         for index in order.split(self.batch_size):
-            params = crop_params(len(index), generator)
+            params = crop_params(len(index), generator, sides=self.sides[index])
             if len(index) >= self.world:
                 yield index, params
 
@@ -213,25 +203,86 @@ class TrainBatches:
                 yield L_batch, make_target(ab_batch, self.target)
 
 
-class EvalBatches:
-    """The test split as it is (no augmentation), in file order, in fixed-size batches, converted once
-    and kept on the device, since training scores it every epoch; for a hint model with simulated hints
-    drawn once with a fixed seed, so every epoch and every model is scored on the same ones."""
+def warp_picture(picture, params, size, out):
+    """`warp_opencv` of one HxWx3 uint8 picture of any shape into `out` (size, size, 3) float32."""
+    flip, w, h, cx, cy = params[:, None].unbind(0)
+    H, W = picture.shape[:2]
+    x = _pixels(w * (1 - 2 * flip), cx, W, size, "cpu")[0]
+    y = _pixels(h, cy, H, size, "cpu")[0]
+    cv2.remap(picture.astype(np.float32) / np.float32(255.0), x[None].expand(size, size).numpy(),
+              y[:, None].expand(size, size).numpy(), cv2.INTER_LINEAR, dst=out)
 
-    def __init__(self, images, batch_size=10, device="cpu", target="ab", hints=False):
-        chunks = images.permute(0, 2, 3, 1).contiguous().to(device).split(batch_size)
-        # drawn for the whole split at once, so the batch size does not change them
-        points = simulated_points(len(images), images.shape[-1],
-                                  torch.Generator().manual_seed(TEST_LOSS_SEED)) if hints else None
-        self.batches, start = [], 0
-        for L, ab in map(image_lab, chunks):
-            if hints:
-                L = network_input(L, *paint(ab, [p[start:start + len(L)] for p in points]))
-            self.batches.append((L, make_target(ab, target)))
-            start += len(L)
+
+class BatchReads(Dataset):
+    """An epoch's planned batches, each read from the prepared pictures and warped sample by sample (their shapes
+    differ): float RGB (n,size,size,3), or (L, ab) already in LAB when the pipeline converts on the CPU. Item k
+    is batch k of the plan, whichever process reads it."""
+
+    def __init__(self, prepared, plan, size, lab):
+        self.prepared, self.plan, self.size, self.lab = prepared, plan, size, lab
 
     def __len__(self):
-        return len(self.batches)
+        return len(self.plan)
+
+    def __getitem__(self, k):
+        index, params = self.plan[k]
+        rgb = torch.empty(len(index), self.size, self.size, 3)
+        for i, row, out in zip(index.tolist(), params, rgb.numpy()):
+            warp_picture(self.prepared.picture(i), row, self.size, out)
+        return split_lab(rgb_to_lab_opencv(rgb)) if self.lab else rgb
+
+
+class StreamedBatches(TrainBatches):
+    """`TrainBatches` over prepared pictures of any shapes (`prepare.Prepared`), read per sample from their memory
+    maps: only this rank's samples of each global batch are read, and memory does not grow with the number of
+    photos. `workers` processes read ahead (a DataLoader); 0 reads in this process between steps."""
+
+    def hold(self, prepared):
+        return prepared
+
+    def shapes(self):
+        return self.images.shapes()
+
+    def epoch(self, epoch):
+        lab_on_cpu = self.pipeline == "opencv"
+        reads = BatchReads(self.images, list(self.plan(epoch)), self.size, lab_on_cpu)
+        loader = DataLoader(reads, batch_size=None, num_workers=self.workers, pin_memory=self.device.type == "cuda")
+        hint_draws = torch.Generator().manual_seed(hint_seed(self.seed, epoch, self.rank))
+        for batch in loader:
+            if lab_on_cpu:
+                L, ab = (t.to(self.device, non_blocking=True) for t in batch)
+            else:
+                L, ab = split_lab(rgb_to_lab_torch(batch.to(self.device, non_blocking=True)))
+            if self.hints:
+                L, ab = with_hints(L, ab, hint_draws, self.recolour)
+            yield L, make_target(ab, self.target)
+
+
+class EvalBatches:
+    """The test split as it is (no augmentation), in file order, in fixed-size batches; for a hint model with
+    simulated hints drawn once with a fixed seed, so every epoch and every model is scored on the same ones.
+
+    `images` is a uint8 tensor (N,3,H,W) or `prepare.Squares` (sliced the same way). With `keep` the batches are
+    converted once and kept on the device, since training scores them every epoch; without, they are read and
+    converted again on every pass, for a test part too large to keep."""
+
+    def __init__(self, images, batch_size=10, device="cpu", target="ab", hints=False, keep=True):
+        self.images, self.batch_size, self.device, self.target = images, batch_size, device, target
+        # drawn for the whole split at once, so the batch size does not change them
+        self.points = simulated_points(len(images), images.shape[-1],
+                                       torch.Generator().manual_seed(TEST_LOSS_SEED)) if hints else None
+        self.batches = list(self.convert()) if keep else None
+
+    def convert(self):
+        for start in range(0, len(self.images), self.batch_size):
+            chunk = self.images[start:start + self.batch_size]
+            L, ab = image_lab(chunk.permute(0, 2, 3, 1).contiguous().to(self.device))
+            if self.points is not None:
+                L = network_input(L, *paint(ab, [p[start:start + len(L)] for p in self.points]))
+            yield L, make_target(ab, self.target)
+
+    def __len__(self):
+        return -(-len(self.images) // self.batch_size)
 
     def __iter__(self):
-        return iter(self.batches)
+        return iter(self.batches) if self.batches is not None else self.convert()

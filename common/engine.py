@@ -9,19 +9,21 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 import torch
 from tqdm import tqdm
 
-from . import distributed
+from . import STARTED, distributed
 from .checkpoint import checkpoint_state, load_checkpoint, plain_args, save_checkpoint, write_state
 from .cli import UserError, keep_freed_memory, resolve_device, seed_everything
 from .color import image_ab
-from .data import EvalBatches, TrainBatches, load_folder
+from .data import EvalBatches, StreamedBatches, TrainBatches
 from .evaluation import evaluate, sample_figure_later, test_loss
-from .files import split_folders, writable_dir
+from .files import writable_dir
 from .inference import autocast
 from .models import build
 from .plots import loss_curve, write_json
+from .prepare import default_workers, prepared_part
 
 
 class DivergedError(UserError):
@@ -287,6 +289,8 @@ class Training:
         for L, target in bar:
             total += self.step(L, target) * len(L)
             count += len(L)
+            if self.main and count == len(L) and epoch == self.start:
+                tqdm.write(f"first step {time.time() - STARTED:.1f}s after the start")
             if self.average is not None:
                 self.average.update()
         sums = distributed.all_sum(torch.stack([total.float(), torch.tensor(float(count), device=device)]))
@@ -384,28 +388,75 @@ def finish(model, history, metrics, out, run_args, title):
     save_checkpoint(out / "model.pt", model.cpu(), metrics=metrics, args=run_args)
 
 
-def carve_validation(images, fraction, seed):
-    """A seeded `fraction` of the training images held out to choose best.pt, and the rest to train on;
-    (images, None) for fraction 0."""
+def carve_validation(photos, fraction, seed):
+    """A seeded `fraction` of the training photos (`prepare.Prepared`) held out to choose best.pt, and the rest to
+    train on; (photos, None) for fraction 0."""
     if fraction <= 0:
-        return images, None
-    count = round(len(images) * fraction)
-    if not 0 < count < len(images):
-        raise UserError(f"--val-fraction {fraction} leaves {count} of {len(images)} training images for validation; "
+        return photos, None
+    count = round(len(photos) * fraction)
+    if not 0 < count < len(photos):
+        raise UserError(f"--val-fraction {fraction} leaves {count} of {len(photos)} training images for validation; "
                         "choose a fraction that holds out at least one and keeps at least one")
-    order = torch.randperm(len(images), generator=torch.Generator().manual_seed(seed))
-    return images[order[count:].sort().values], images[order[:count].sort().values]
+    order = torch.randperm(len(photos), generator=torch.Generator().manual_seed(seed))
+    return photos.subset(order[count:].sort().values), photos.subset(order[:count].sort().values)
 
 
-def batches_for(model, args, device, train_images, test_images, val_images):
+MEMORY_READER_BYTES = 2**30  # a training part up to this size, of one shape, is held in memory
+KEPT_EVAL_BYTES = 2**28  # a test part whose L and ab take up to this is converted once and kept
+PRIOR_PHOTOS = 2000  # the classifier's prior and the regressor's baseline: from at most this many photos
+
+
+def reader_for(choice, photos):
+    """How training reads its photos: "memory" (one tensor, one batched warp per step) or "stream" (per sample
+    from the memory maps). auto: memory where every picture has one shape and the part fits MEMORY_READER_BYTES,
+    where it is the faster; stream otherwise, where memory would grow with the photos."""
+    if choice == "memory" and not photos.uniform():
+        raise UserError("--reader memory needs photos of one shape; these differ (use --reader stream or auto)")
+    if choice != "auto":
+        return choice
+    fits = len(photos) * photos.picture(0).size <= MEMORY_READER_BYTES
+    return "memory" if fits and photos.uniform() else "stream"
+
+
+def data_workers(workers, device):
+    """--workers, or its default: none on a CPU, whose cores the step needs, else the cores over the ranks up to 8."""
+    if workers is not None:
+        if workers < 0:
+            raise UserError(f"--workers {workers}: a number of processes, 0 or more")
+        return workers
+    return 0 if device.type == "cpu" else min(8, default_workers() // distributed.world_size())
+
+
+def kept(photos):
+    """Whether a scored part's batches are small enough to convert once and keep on the device."""
+    return len(photos) * photos.size**2 * 3 * 4 <= KEPT_EVAL_BYTES
+
+
+def spread_sample(photos, limit=PRIOR_PHOTOS):
+    """At most `limit` photos spread evenly over the part (all of a smaller part), as centre squares."""
+    rows = np.linspace(0, len(photos) - 1, limit).round().astype(int) if len(photos) > limit else range(len(photos))
+    return photos.subset(list(rows)).squares
+
+
+def ab_chunks(squares, chunk=64):
+    for start in range(0, len(squares), chunk):
+        yield image_ab(squares[start:start + chunk])
+
+
+def batches_for(model, args, device, reader, train_photos, test_photos, val_photos):
     """The run's training batches (this rank's share), and the test and validation batches."""
     recolour = args.recolour if model.takes_hints else 0.0  # only hint models are trained with recoloured pictures
-    train = TrainBatches(train_images, args.batch_size, args.augment, args.size, args.seed, device, model.target,
-                         rank=distributed.rank(), world=distributed.world_size(), pipeline=args.pipeline,
-                         hints=model.takes_hints, recolour=recolour)
-    test = EvalBatches(test_images, batch_size=100, device=device, target=model.target, hints=model.takes_hints)
-    val = None if val_images is None else EvalBatches(val_images, batch_size=100, device=device, target=model.target,
-                                                      hints=model.takes_hints)
+    options = dict(batch_size=args.batch_size, augment=args.augment, size=args.size, seed=args.seed, device=device,
+                   target=model.target, rank=distributed.rank(), world=distributed.world_size(), pipeline=args.pipeline,
+                   hints=model.takes_hints, recolour=recolour, workers=data_workers(args.workers, device))
+    if reader == "memory":
+        train = TrainBatches(train_photos.stacked(), **options)
+    else:
+        train = StreamedBatches(train_photos, **options)
+    test, val = (None if photos is None else
+                 EvalBatches(photos.squares, batch_size=100, device=device, target=model.target,
+                             hints=model.takes_hints, keep=kept(photos))
+                 for photos in (test_photos, val_photos))
     return train, test, val
 
 
@@ -417,33 +468,34 @@ def train_from_args(make_model, args, title, extra_metrics=None):
     device = distributed.setup(resolve_device(args.device))
     rank, world = distributed.rank(), distributed.world_size()
     out = writable_dir(args.out)
-    train_dir, test_dir = split_folders(args.data)
-    train_images, _ = load_folder(train_dir, args.size)
-    test_images, test_names = load_folder(test_dir, args.size)
-    train_images, val_images = carve_validation(train_images, args.val_fraction, args.seed)
+    train_photos = prepared_part(args.data, "train", args.size)
+    test_photos = prepared_part(args.data, "test", args.size)
+    train_photos, val_photos = carve_validation(train_photos, args.val_fraction, args.seed)
+    reader = reader_for(args.reader, train_photos)
     seed_everything(args.seed)
     model = make_model()
     if model.learns_prior and not args.resume:  # a resumed run loads its prior with the weights
-        model.set_prior(image_ab(train_images))
-    train, test, val = batches_for(model, args, device, train_images, test_images, val_images)
+        model.set_prior(ab_chunks(spread_sample(train_photos)))
+    train, test, val = batches_for(model, args, device, reader, train_photos, test_photos, val_photos)
     run_args = plain_args(args)
     if rank == 0:
-        print(f"{title}: {len(train_images)} train images x {args.augment} = {train.samples} samples/epoch, "
-              + (f"{len(val_images)} validation images, " if val is not None else "") +
-              f"{len(test_images)} test images, {sum(p.numel() for p in model.parameters()):,} parameters, {device}"
+        print(f"{title}: {len(train_photos)} train images x {args.augment} = {train.samples} samples/epoch "
+              f"({reader} reader{f', {train.workers} workers' if reader == 'stream' else ''}), "
+              + (f"{len(val_photos)} validation images, " if val is not None else "") +
+              f"{len(test_photos)} test images, {sum(p.numel() for p in model.parameters()):,} parameters, {device}"
               + (f", {world} processes" if world > 1 else ""))
     tic = time.perf_counter()
     run = RunConfig(args.epochs, args.lr, out, device, args.lr_schedule, args.resume, run_args, args.sync_bn,
                     args.compile, args.amp, args.fused, args.graphs, args.ema)
-    history = fit(model, train, test, run, samples=test_images[:6], val=val)
+    history = fit(model, train, test, run, samples=test_photos.squares[:6], val=val)
     distributed.teardown()
     if rank != 0:
         return model, None
-    metrics, _ = evaluate(model, test_images, test_names, device, out=out / "test")
+    metrics, _ = evaluate(model, test_photos.squares, test_photos.names, device, out=out / "test")
     metrics["train_seconds"] = sum(history["seconds"])
     metrics["device"] = str(device)
     if extra_metrics:
-        metrics.update(extra_metrics(train_images, test_images))
+        metrics.update(extra_metrics(spread_sample(train_photos)[:], test_photos.squares[:]))
     finish(model, history, metrics, out, run_args, title)
     print(f"{title}: {args.epochs} epochs in {time.perf_counter() - tic:.0f}s; test loss {metrics['test_loss']:.4g} "
           f"({metrics['loss_units']}), ab MSE {metrics['mse_ab']:.2f}, colourfulness {metrics['colourfulness']:.1f} "

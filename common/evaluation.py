@@ -8,13 +8,13 @@ import torch
 
 from .checkpoint import load_model, training_size
 from .color import image_ab, lab_to_rgb, merge_L_ab, rgb_to_lab
-from .data import EvalBatches, load_folder
-from .files import split_folders
+from .data import EvalBatches
 from .hints import EVAL_SEED, evaluation_points, from_points, turn_hue
 from .images import read_image, to_rgb8
 from .inference import autocast, colorize_later
 from .metrics import score_pictures, summarize
 from .plots import grid_image, picture_grid, write_png
+from .prepare import prepared_part
 
 GRID_ROWS = 8
 EXTREMES = 8
@@ -72,20 +72,22 @@ def sample_figure_later(model, images, device, path):
     return lambda: picture_grid(grid_rows(preds(), truths), path)
 
 
-def write_pictures(folder, names, preds, truths):
-    """Each colour picture as a PNG in folder/images and a grid of the first few in folder/grid.png;
+def write_pictures(folder, names, preds, truths, grid=True):
+    """Each colour picture as a PNG in folder/images (and with `grid` a grid of the first few in folder/grid.png);
     returns the pictures read back from the PNGs, so scores describe the files."""
     files = [Path(folder) / "images" / (Path(name).stem + ".png") for name in names]
     for file, pred in zip(files, preds):
         write_png(file, pred)
-    picture_grid(grid_rows(preds[:GRID_ROWS], truths[:GRID_ROWS]), Path(folder) / "grid.png",
-                 names=[Path(n).stem for n in names[:GRID_ROWS]])
+    if grid:
+        picture_grid(grid_rows(preds[:GRID_ROWS], truths[:GRID_ROWS]), Path(folder) / "grid.png",
+                     names=[Path(n).stem for n in names[:GRID_ROWS]])
     return [to_rgb8(read_image(file)) for file in files]
 
 
-def write_scores(folder, names, per_picture, preds, truths):
+def write_scores(folder, names, per_picture, images):
     """per_picture.csv (every metric of every picture) and extremes.png: the EXTREMES pictures with the
-    largest ab MSE beside the EXTREMES with the smallest, so a mean can be read against its spread."""
+    largest ab MSE beside the EXTREMES with the smallest (read back from their PNGs), so a mean can be read
+    against its spread."""
     folder = Path(folder)
     with open(folder / "per_picture.csv", "w", newline="") as f:
         writer = csv.writer(f)
@@ -95,8 +97,9 @@ def write_scores(folder, names, per_picture, preds, truths):
     order = np.argsort(per_picture["mse_ab"])
     halves = []
     for label, picks in (("worst", order[::-1][:EXTREMES]), ("best", order[:EXTREMES])):
-        halves.append(grid_image(grid_rows([preds[i] for i in picks], [truths[i] for i in picks]),
-                                 (f"{label}: gray", "prediction", "ground truth"),
+        preds = [to_rgb8(read_image(folder / "images" / (Path(names[i]).stem + ".png"))) for i in picks]
+        truths = [as_pictures(images[i:i + 1])[0] for i in picks]
+        halves.append(grid_image(grid_rows(preds, truths), (f"{label}: gray", "prediction", "ground truth"),
                                  [f"{Path(names[i]).stem} {per_picture['mse_ab'][i]:.0f}" for i in picks]))
     write_png(folder / "extremes.png", np.hstack([halves[0], np.full((len(halves[0]), 12, 3), 255, np.uint8),
                                                   halves[1]]))
@@ -107,24 +110,31 @@ def model_and_faces(checkpoint, data, part, device):
     HxWx3 pictures with their names: what the face and film evaluations start from."""
     model, state = load_model(checkpoint, device)
     size = training_size(state)
-    images, names = load_folder(split_folders(data)[part == "test"], size=size)
-    return model, size, as_pictures(images), names
+    photos = prepared_part(data, part, size)
+    return model, size, as_pictures(photos.squares[:]), photos.names
+
+
+EVAL_CHUNK = 500  # pictures colorized, written and scored at a time, so a large test part is never held whole
 
 
 def evaluate(model, images, names, device, out=None, batch_size=10, temperature=None):
     """The test loss (batches of 10 by default, the report's protocol) and every metric of the colour pictures
     (decoded at `temperature` by a model with bins), from the PNGs written to `out` (or from the same 8-bit
-    pictures in memory without `out`), each with its 95% bootstrap interval over the pictures. Returns the
-    metrics and the per-picture scores."""
-    truths = as_pictures(images)
-    preds = colorize_pictures_later(model, truths, device, batch_size, temperature=temperature)()
+    pictures in memory without `out`), each with its 95% bootstrap interval over the pictures. `images`: uint8
+    (N,3,S,S) or `prepare.Squares`, read EVAL_CHUNK at a time. Returns the metrics and the per-picture scores."""
+    scores = []
+    for start in range(0, len(names), EVAL_CHUNK):
+        truths = as_pictures(images[start:start + EVAL_CHUNK])
+        preds = colorize_pictures_later(model, truths, device, batch_size, temperature=temperature)()
+        if out is not None:
+            preds = write_pictures(out, names[start:start + EVAL_CHUNK], preds, truths, grid=start == 0)
+        scores.append(score_pictures(preds, truths))
+    per_picture = {k: np.concatenate([s[k] for s in scores]) for k in scores[0]}
     if out is not None:
-        preds = write_pictures(out, names, preds, truths)
-    per_picture = score_pictures(preds, truths)
-    if out is not None:
-        write_scores(out, names, per_picture, preds, truths)
+        write_scores(out, names, per_picture, images)
     means, intervals = summarize(per_picture)
-    batches = EvalBatches(images, batch_size, device=device, target=model.target, hints=model.takes_hints)
+    batches = EvalBatches(images, batch_size, device=device, target=model.target, hints=model.takes_hints,
+                          keep=False)
     metrics = {"test_loss": test_loss(model, batches, device), "loss_units": model.units, **means, "ci95": intervals,
                "images": len(names)}
     if model.has_bins:

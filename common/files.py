@@ -1,6 +1,7 @@
-"""Where the repository keeps what it ships, which files are pictures, where a split's folders are, and
+"""Where the repository keeps what it ships, which files are pictures, which files a split holds, and
 whether an output folder can be written: light to import, so a script that only checks its files
 (split_data.py) starts without torch."""
+import json
 import os
 from pathlib import Path
 
@@ -21,14 +22,23 @@ def list_images(folder):
     return sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
 
 
-def split_folders(data):
-    """The train and test folders of a split made by split_data.py."""
+def split_parts(data):
+    """{"train": files, "test": files} of a split: the lists of split_data.py's split.json, read in its source
+    folder (no copies are made), or for a split made by hand, the files of its train/ and test/ folders."""
     data = Path(data)
+    manifest = data / "split.json"
+    if manifest.is_file():
+        split = json.loads(manifest.read_text())
+        source = Path(split["source"])
+        if not source.is_dir():
+            raise UserError(f"{manifest}: its photos were in {source}, which is gone; split again with "
+                            f"`python split_data.py --src FOLDER --out {data} --force`")
+        return {part: [source / name for name in split[part]] for part in ("train", "test")}
     train, test = data / "train", data / "test"
     if not train.is_dir() or not test.is_dir():
-        raise UserError(f"{data}: not a split (no train/ and test/); "
-                        f"run `make split` or `python split_data.py --out {data}`")
-    return train, test
+        raise UserError(f"{data}: not a split (no split.json, nor train/ and test/); "
+                        f"run `make split` or `python split_data.py --src FOLDER --out {data}`")
+    return {"train": list_images(train), "test": list_images(test)}
 
 
 def writable_dir(path):

@@ -24,7 +24,7 @@ class ColourModel(nn.Module):
     - `takes_hints`: its input holds colour hints beside L (`hints.network_input`);
     - `has_bins`: it predicts a distribution over ab bins (`centres`), so `entropy(output)` and a decoding
       temperature mean something;
-    - `learns_prior`: `set_prior(ab)` must see the training set's ab before training.
+    - `learns_prior`: `set_prior(ab_chunks)` must see the training set's ab before training.
     """
 
     name = ""
@@ -54,7 +54,7 @@ class ColourModel(nn.Module):
     def entropy(self, output):
         raise TypeError(f"a {self.name} has no bins, so no entropy")
 
-    def set_prior(self, ab):
+    def set_prior(self, ab_chunks):
         raise TypeError(f"a {self.name} learns no prior")
 
 
@@ -269,11 +269,12 @@ class Classifier(ColourModel):
         return self.body(x) if self.settings.unet else self.head(self.up(self.down(x)))
 
     @torch.no_grad()
-    def set_prior(self, ab):
-        """Class weights from the training set's ab (N,2,H,W): its bin histogram, smoothed and mixed."""
-        counts = torch.zeros(self.bins, device=ab.device)
-        for chunk in ab.split(64):
-            counts += torch.bincount(self.nearest(chunk).flatten(), minlength=self.bins)
+    def set_prior(self, ab_chunks):
+        """Class weights from the training set's ab, given in chunks (n,2,H,W): its bin histogram, smoothed and
+        mixed."""
+        counts = torch.zeros(self.bins)
+        for chunk in ab_chunks:
+            counts += torch.bincount(self.nearest(chunk).flatten(), minlength=self.bins).to(counts.device)
         self.weights, self.prior = rebalance_weights(counts / counts.sum(), self.centres,
                                                      self.settings.rebalance_lambda, self.settings.sigma)
 

@@ -48,7 +48,7 @@ def image_folder(tmp_path):
 def tiny_split(tmp_path, image_folder):
     from split_data import main as split_main
 
-    split_main(["--src", str(image_folder), "--out", str(tmp_path / "split"), "--test-size", "0.2"])
+    split_main(["--src", str(image_folder), "--out", str(tmp_path / "split"), "--test-size", "0.2", "--size", "32"])
     return tmp_path / "split"
 
 

@@ -50,9 +50,9 @@ def test_accelerator_recipe_trains_on_the_cpu(tiny_split, tmp_path):
 
 
 def test_the_pipelines_serve_the_same_batches(tiny_split):
-    from common.data import load_folder
+    from common.prepare import prepared_part
 
-    images, _ = load_folder(tiny_split / "train", 32)
+    images = prepared_part(tiny_split, "train", 32).stacked()
     torch_way = TrainBatches(images, 8, 2, 32, seed=3, pipeline="torch")
     opencv_way = TrainBatches(images, 8, 2, 32, seed=3, pipeline="opencv")
     assert (torch_way.pipeline, opencv_way.pipeline) == ("torch", "opencv")

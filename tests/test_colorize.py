@@ -119,12 +119,13 @@ def test_empty_input_and_unwritable_output_are_one_line_errors(checkpoints, tmp_
 
 def test_evaluation_scores_exactly_what_colorize_writes(checkpoints, tiny_split, tmp_path):
     """One road from L to colour: test_colorizer's PNGs equal colorize.py's output for the same test picture."""
+    from common.files import split_parts
     from test_colorizer import main as evaluate_main
 
     for name in ("reg.pt", "cls.pt"):
         evaluate_main(["--checkpoint", str(checkpoints / name), "--data", str(tiny_split), "--out",
                        str(tmp_path / name / "eval"), "--device", "cpu"])
-        tests = sorted((tiny_split / "test").iterdir())
+        tests = split_parts(tiny_split)["test"]
         colorize_main([*map(str, tests), "-o", str(tmp_path / name / "colorize"), "--checkpoint",
                        str(checkpoints / name), "--device", "cpu", "--batch-size", "1"])
         for picture in tests:

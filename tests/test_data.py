@@ -1,10 +1,8 @@
-import cv2
 import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
 
-from common.cli import UserError
 from common.color import rgb_to_lab_torch, split_lab
 from common.data import (
     CROP_SCALE,
@@ -12,12 +10,11 @@ from common.data import (
     EvalBatches,
     TrainBatches,
     crop_params,
-    load_folder,
     warp_opencv,
     warp_torch,
 )
 from common.images import ImageError, read_image
-from tests.conftest import made_up_image, write_rgb
+from tests.conftest import made_up_image
 
 
 @pytest.fixture
@@ -107,38 +104,6 @@ def test_regressor_target_is_mean_ab(images):
     L, ab = next(iter(EvalBatches(images, batch_size=3)))
     _, mean_ab = next(iter(EvalBatches(images, batch_size=3, target="mean_ab")))
     assert mean_ab.shape == (3, 2) and torch.allclose(mean_ab, ab.mean(dim=(2, 3)))
-
-
-def test_bad_files_are_skipped_with_a_warning_naming_them(tmp_path, capsys):
-    rng = np.random.default_rng(2)
-    for i in range(3):
-        write_rgb(tmp_path / f"good{i}.png", made_up_image(rng))
-    (tmp_path / "empty.jpg").write_bytes(b"")
-    (tmp_path / "notes.png").write_text("not an image at all")
-    good = (tmp_path / "good0.png").read_bytes()
-    (tmp_path / "cut.png").write_bytes(good[: len(good) // 3])
-    cv2.imwrite(str(tmp_path / "gray.png"), made_up_image(rng)[..., 0])
-    write_rgb(tmp_path / "gray3.jpg", np.repeat(made_up_image(rng)[..., :1], 3, axis=2))
-    rgba = np.dstack([made_up_image(rng), np.full((32, 32), 128, np.uint8)])
-    cv2.imwrite(str(tmp_path / "rgba.png"), cv2.cvtColor(rgba, cv2.COLOR_RGBA2BGRA))
-    deep = made_up_image(rng).astype(np.uint16) * 257
-    cv2.imwrite(str(tmp_path / "deep.png"), cv2.cvtColor(deep, cv2.COLOR_RGB2BGR))
-    images, names = load_folder(tmp_path, size=32)
-    err = capsys.readouterr().err
-    assert names == ["deep.png", "good0.png", "good1.png", "good2.png", "rgba.png"]
-    assert images.shape == (5, 3, 32, 32) and images.dtype == torch.uint8
-    assert np.array_equal(images[0].permute(1, 2, 0).numpy(), (deep // 257).astype(np.uint8))
-    for bad in ("empty.jpg", "notes.png", "cut.png", "gray.png", "gray3.jpg"):
-        assert bad in err
-    assert len(err.strip().splitlines()) == 5
-
-
-def test_folder_without_usable_image_is_an_error(tmp_path):
-    (tmp_path / "a.jpg").write_bytes(b"\xff\xd8 nope")
-    with pytest.raises(UserError, match="no usable colour image"):
-        load_folder(tmp_path)
-    with pytest.raises(UserError, match="no such folder"):
-        load_folder(tmp_path / "missing")
 
 
 def test_read_image_names_the_file(tmp_path):

@@ -10,8 +10,10 @@ from torch.nn.parallel import DistributedDataParallel
 
 from common import distributed
 from common.checkpoint import load_checkpoint
-from common.data import TrainBatches
+from common.data import StreamedBatches, TrainBatches
 from common.models import Colorizer
+from common.prepare import prepared_part
+from split_data import main as split_main
 from test_colorizer import main as evaluate_main
 from tests.conftest import ROOT
 
@@ -82,6 +84,44 @@ def test_one_ddp_step_matches_one_single_process_step(tmp_path):
         assert torch.allclose(param, ddp[name], atol=1e-6), name
         moved = max(moved, (param - Colorizer(FEATURES).state_dict()[name]).abs().max().item())
     assert moved > 1e-3  # the step really changed the weights
+
+
+def streamed_worker(rank, init_file, split, out):
+    """A rank reading its share of the first global batch from the prepared files and taking one DDP step."""
+    dist.init_process_group("gloo", init_method=f"file://{init_file}", rank=rank, world_size=2)
+    photos = prepared_part(split, "train", 32)
+    L, ab = next(StreamedBatches(photos, batch_size=10, augment=2, size=32, seed=7, rank=rank, world=2).epoch(0))
+    torch.manual_seed(0)
+    model = Colorizer(FEATURES)
+    ddp = DistributedDataParallel(model)
+    optimizer = torch.optim.Adam(model.parameters(), lr=0.01)
+    model.loss(ddp(L), ab).backward()
+    optimizer.step()
+    torch.save({"L": L, "ab": ab, "weights": model.state_dict()}, out / f"rank{rank}.pt")
+    del ddp
+    distributed.teardown()
+    sys.stdout.flush()
+    os._exit(0)  # as ddp_worker
+
+
+@pytest.mark.slow
+def test_two_ranks_stream_disjoint_halves_of_each_global_batch_and_step_as_one_process(tmp_path):
+    from tests.test_prepare import made_up_photos
+
+    made_up_photos(tmp_path / "src", 20, shape=(32, 48))
+    split_main(["--src", str(tmp_path / "src"), "--out", str(tmp_path / "split"), "--size", "32", "--test-size",
+                "0.2", "--workers", "1"])
+    mp.spawn(streamed_worker, args=(str(tmp_path / "init"), tmp_path / "split", tmp_path), nprocs=2)
+    ranks = [torch.load(tmp_path / f"rank{r}.pt", weights_only=True) for r in range(2)]
+    photos = prepared_part(tmp_path / "split", "train", 32)
+    L, ab = next(StreamedBatches(photos, batch_size=10, augment=2, size=32, seed=7).epoch(0))
+    assert [len(r["L"]) for r in ranks] == [5, 5]
+    assert torch.equal(torch.cat([r["L"] for r in ranks]), L) and torch.equal(torch.cat([r["ab"] for r in ranks]), ab)
+    torch.manual_seed(0)
+    model = Colorizer(FEATURES)
+    step(model, list(zip(L.chunk(2), ab.chunk(2))), torch.optim.Adam(model.parameters(), lr=0.01))
+    for name, param in model.named_parameters():
+        assert torch.allclose(param, ranks[0]["weights"][name], atol=1e-6), name
 
 
 @pytest.mark.slow

@@ -10,7 +10,7 @@ from torch import nn
 from colorize import main as colorize_main
 from common.checkpoint import load_checkpoint, save_checkpoint
 from common.color import rgb_to_lab
-from common.data import TrainBatches, load_folder
+from common.data import TrainBatches
 from common.hints import (
     EVAL_POINTS,
     Hints,
@@ -30,6 +30,7 @@ from common.inference import colorize
 from common.models import PRESETS, Classifier, Colorizer
 from common.photos import hint_picture, points_as_picture
 from common.plots import write_png
+from common.prepare import prepared_part
 from test_colorizer import main as evaluate_main
 from tests.conftest import ROOT, made_up_image, write_rgb
 from train_colorizer import main as train_main
@@ -233,7 +234,7 @@ def test_a_unet_hint_model_trains_and_the_hint_protocol_is_written(tiny_split, t
                 "--size", "32", "--augment", "4", "--batch-size", "8"])
     state = load_checkpoint(out / "model.pt")
     assert state["config"]["unet"] and state["config"]["hints"] and state["args"]["recolour"] == 0.25
-    images, _ = load_folder(tiny_split / "train", 32)
+    images = prepared_part(tiny_split, "train", 32).stacked()
     batch, _ = next(TrainBatches(images, 8, 1, 32, hints=True).epoch(0))
     assert batch.shape == (8, 4, 32, 32) and set(batch[:, 3].unique().tolist()) <= {0.0, 1.0}
     evaluate_main(["--checkpoint", str(out / "model.pt"), "--data", str(tiny_split), "--out", str(tmp_path / "eval"),
@@ -275,7 +276,7 @@ def test_shipped_hint_model_follows_a_hint_and_more_points_score_better(real_spl
 
     model, state = load_model(model_path, CPU)
     assert model.takes_hints and model.settings.unet and state["metrics"]["images"] == 75
-    images, _ = load_folder(real_split / "test", 128)
+    images = prepared_part(real_split, "test", 128).squares[:]
     picture = images[0].permute(1, 2, 0).numpy()
     for colour in ((40, 80, 220), (30, 160, 60)):  # blue and green: colours no face in the training set has
         target = colour_ab([colour])[0]

@@ -61,11 +61,13 @@ def test_tanh_run_reports_scaled_loss(tiny_split, tmp_path):
 @pytest.mark.slow
 def test_best_checkpoint_is_chosen_on_a_validation_slice_never_on_the_test_split(tiny_split, tmp_path, capsys):
     from common.engine import carve_validation
+    from common.prepare import prepared_part
 
     out = tmp_path / "val"
     colorizer_main(["--data", str(tiny_split), "--out", str(out), "--epochs", "4", "--net", "1", "--lr", "0.05",
                     "--val-fraction", "0.25", *SMALL])
-    assert "12 train images x 4 = 48 samples/epoch, 4 validation images, 4 test images" in capsys.readouterr().out
+    assert "12 train images x 4 = 48 samples/epoch (memory reader), 4 validation images, 4 test images" in \
+        capsys.readouterr().out
     h = history(out)
     best = load_checkpoint(out / "best.pt")
     chosen = max(i for i, v in enumerate(h["val_loss"]) if v == min(h["val_loss"]))
@@ -73,11 +75,11 @@ def test_best_checkpoint_is_chosen_on_a_validation_slice_never_on_the_test_split
     assert h["val_loss"] != h["test_loss"]
     colorizer_main(["--data", str(tiny_split), "--out", str(tmp_path / "plain"), "--epochs", "1", "--net", "1", *SMALL])
     assert not (tmp_path / "plain" / "best.pt").exists() and "val_loss" not in history(tmp_path / "plain")
-    images = torch.arange(20)[:, None]
-    train, val = carve_validation(images, 0.25, seed=3)
-    assert len(val) == 5 and sorted(torch.cat([train, val]).flatten().tolist()) == list(range(20))
-    assert torch.equal(carve_validation(images, 0.25, seed=3)[1], val)
-    assert not torch.equal(carve_validation(images, 0.25, seed=4)[1], val)
+    photos = prepared_part(tiny_split, "train", 32)
+    train, val = carve_validation(photos, 0.25, seed=3)
+    assert len(val) == 4 and sorted(train.names + val.names) == photos.names
+    assert carve_validation(photos, 0.25, seed=3)[1].names == val.names
+    assert carve_validation(photos, 0.25, seed=4)[1].names != val.names
 
 
 @pytest.mark.slow
