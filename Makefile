@@ -6,6 +6,7 @@ DATA    ?= data/face_images
 SPLIT   ?= data/split
 SEED    ?= 42
 SPLIT_SEED ?= 42
+SIZE    ?= 128
 SEEDS   ?= $(SEED)
 NET     ?= 3
 TANH    ?=
@@ -46,12 +47,12 @@ data: setup
 	$(PY) fetch_data.py --out $(DATA)
 
 split: data
-	$(PY) split_data.py --src $(DATA) --out $(SPLIT) --seed $(SPLIT_SEED)
+	$(PY) split_data.py --src $(DATA) --out $(SPLIT) --seed $(SPLIT_SEED) --size $(SIZE)
 
 train: split
 	$(LAUNCH) train_colorizer.py --data $(SPLIT) --net $(BACKBONE) $(if $(HINTS),--hints) $(if $(TANH),--tanh) \
 		$(if $(CLASSIFIER),--classifier) --epochs $(EPOCHS) \
-		--lr-schedule $(SCHEDULE) --seed $(SEED) --device $(DEVICE) --out $(OUT)
+		--lr-schedule $(SCHEDULE) --size $(SIZE) --seed $(SEED) --device $(DEVICE) --out $(OUT)
 
 train-regressor: split
 	$(LAUNCH) train_regressor.py --data $(SPLIT) --epochs $(EPOCHS) --seed $(SEED) --device $(DEVICE) \

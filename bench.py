@@ -489,7 +489,7 @@ def anonymous_mb(pid):
             children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
         except OSError:
             continue
-        total += int(next(line.split()[1] for line in status.splitlines() if line.startswith("RssAnon:")))
+        total += sum(int(line.split()[1]) for line in status.splitlines() if line.startswith("RssAnon:"))  # 0: a zombie
         family += map(int, children)
     return total / 1024
 
@@ -517,11 +517,14 @@ def collection_figures(args, device):
     """Training on made-up photo collections: preparation rate with one worker and with every core, seconds to
     the first step on the largest collection prepared at 128 px, and the peak anonymous memory of a 1-epoch run
     at 256 px for each size."""
+    import shutil
+
     figures = {"collection_prepare_workers": default_workers(),
                "collection_prepare_per_s": preparation_rate(args, default_workers()),
                "collection_prepare_one_worker_per_s": preparation_rate(args, 1)}
     for count in sorted(args.collection):
         folder, split = collection(args, count)
+        shutil.rmtree(split, ignore_errors=True)
         for size in (128, 256):
             tic = time.perf_counter()
             run_collection("split_data.py", "--src", folder, "--out", split, "--size", size)

@@ -42,9 +42,11 @@ def crop_params(n, generator, scale=CROP_SCALE, ratio=CROP_RATIO, sides=None):
 
 
 def _pixels(scale, centre, n_in, n_out, device):
-    """Source pixel coordinate of each output pixel along one axis (align_corners=False, border)."""
+    """Source pixel coordinate of each output pixel along one axis (align_corners=False, border); `n_in` is the
+    axis's length, one for all samples or (N, 1), one each."""
     x = (torch.arange(n_out, dtype=torch.float32, device=device) * 2 + 1) / n_out - 1
-    return ((((scale[:, None] * x + centre[:, None]) + 1) * n_in - 1) / 2).clamp(0, n_in - 1)
+    source = ((((scale[:, None] * x + centre[:, None]) + 1) * n_in - 1) / 2).clamp(min=0)
+    return torch.minimum(source, torch.as_tensor(n_in - 1, dtype=source.dtype, device=device))
 
 
 def warp_torch(images, params, size):
@@ -203,14 +205,21 @@ class TrainBatches:
                 yield L_batch, make_target(ab_batch, self.target)
 
 
-def warp_picture(picture, params, size, out):
-    """`warp_opencv` of one HxWx3 uint8 picture of any shape into `out` (size, size, 3) float32."""
-    flip, w, h, cx, cy = params[:, None].unbind(0)
-    H, W = picture.shape[:2]
-    x = _pixels(w * (1 - 2 * flip), cx, W, size, "cpu")[0]
-    y = _pixels(h, cy, H, size, "cpu")[0]
-    cv2.remap(picture.astype(np.float32) / np.float32(255.0), x[None].expand(size, size).numpy(),
-              y[:, None].expand(size, size).numpy(), cv2.INTER_LINEAR, dst=out)
+def warp_pictures(pictures, params, size):
+    """`warp_opencv` for HxWx3 uint8 pictures of different shapes: float RGB (N,size,size,3) in [0, 1]. The source
+    coordinates of the whole batch are worked out at once; each picture is then converted and remapped over the
+    box its crop reads, one cv2.remap call each."""
+    flip, w, h, cx, cy = params.unbind(1)
+    heights, widths = (torch.tensor([p.shape[axis] for p in pictures])[:, None] for axis in (0, 1))
+    xs = _pixels(w * (1 - 2 * flip), cx, widths, size, "cpu").numpy()
+    ys = _pixels(h, cy, heights, size, "cpu").numpy()
+    out = torch.empty(len(pictures), size, size, 3)
+    for picture, x, y, dst in zip(pictures, xs, ys, out.numpy()):
+        top, left = int(y.min()), int(x.min())
+        box = picture[top:int(y.max()) + 2, left:int(x.max()) + 2].astype(np.float32) / np.float32(255.0)
+        cv2.remap(box, np.broadcast_to(x - left, (size, size)), np.broadcast_to((y - top)[:, None], (size, size)),
+                  cv2.INTER_LINEAR, dst=dst)
+    return out
 
 
 class BatchReads(Dataset):
@@ -226,9 +235,7 @@ class BatchReads(Dataset):
 
     def __getitem__(self, k):
         index, params = self.plan[k]
-        rgb = torch.empty(len(index), self.size, self.size, 3)
-        for i, row, out in zip(index.tolist(), params, rgb.numpy()):
-            warp_picture(self.prepared.picture(i), row, self.size, out)
+        rgb = warp_pictures([self.prepared.picture(i) for i in index.tolist()], params, self.size)
         return split_lab(rgb_to_lab_opencv(rgb)) if self.lab else rgb
 
 

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from common.cli import UserError
-from common.data import CROP_RATIO, StreamedBatches, TrainBatches, crop_params, short_side_ratios, warp_picture
+from common.data import CROP_RATIO, StreamedBatches, TrainBatches, crop_params, short_side_ratios, warp_pictures
 from common.prepare import Prepared, prepare, prepared_part
 from split_data import main as split_main
 from tests.conftest import made_up_image, write_rgb
@@ -153,9 +153,8 @@ def test_a_round_thing_in_a_wide_photo_stays_round_in_training(tmp_path):
     write_rgb(tmp_path / "src" / "wide.png", picture)
     paths = sorted((tmp_path / "src").iterdir())
     photos = Prepared(prepare(paths, tmp_path / "p", 32, workers=1), paths, 32)
-    full_height = torch.tensor([0.0, 1 / 3, 1.0, 0.0, 0.0])  # a square crop of the whole height, in the middle
-    out = np.empty((32, 32, 3), np.float32)
-    warp_picture(photos.picture(0), full_height, 32, out)
+    full_height = torch.tensor([[0.0, 1 / 3, 1.0, 0.0, 0.0]])  # a square crop of the whole height, in the middle
+    out = warp_pictures([photos.picture(0)], full_height, 32)[0].numpy()
     disc = out[..., 2] > 0.4
     rows, cols = np.flatnonzero(disc.any(axis=1)), np.flatnonzero(disc.any(axis=0))
     assert abs((rows[-1] - rows[0]) - (cols[-1] - cols[0])) <= 1  # as tall as wide: not squashed 3:1
