@@ -15,6 +15,7 @@ from .cli import UserError
 from .color import L_SCALE, lab_to_linear_rgb, lab_to_rgb
 from .faces import blend, crops, find_faces
 from .hints import grid, network_input
+from .spread import keep_inside
 
 GAMUT_STEPS = 8
 STRIP_ROWS = 256  # full-resolution work goes in strips, so a 24 MP photo never has float copies whole
@@ -101,11 +102,15 @@ def check(stop):
         raise StoppedError
 
 
-def render(img, L, ab_small, faces=(), stop=None, carry=None):
-    """The colour picture: ab (2,h,w) upsampled to L's size, face patches blended in, `carry` applied (a video's
+def render(img, L, ab_small, faces=(), stop=None, carry=None, hinted=None):
+    """The colour picture: ab (2,h,w) upsampled to L's size, kept inside the hinted objects where `hinted` gives
+    the hints and the ab without them (`spread.keep_inside`), face patches blended in, `carry` applied (a video's
     colour carried from earlier frames: (L, a, b) -> (a, b)), merged with L, in the input's depth and alpha. A
     set `stop` event ends the work between strips (StoppedError)."""
     a, b = (upsample(c, L.shape) for c in ab_small)
+    if hinted is not None:
+        hints, auto_small = hinted
+        a, b = keep_inside(hints, *(upsample(c, L.shape) for c in auto_small), L, a, b)
     if faces:
         blend(a, b, faces)
     if carry is not None:
@@ -143,7 +148,10 @@ def colorize_later(model, images, size, device, confidence=False, faces=None, hi
         raise UserError("this model takes no colour hints; use a hint model such as pretrained/hints.pt")
     Ls = [lightness(img) for img in images]
     whole_hints = [grid(h, L.shape, size) for L, h in zip(Ls, hints)] if model.takes_hints else None
-    output, ab_small = predict(model, [shrink(L, size) for L in Ls], device, whole_hints, temperature)
+    small = [shrink(L, size) for L in Ls]
+    output, ab_small = predict(model, small, device, whole_hints, temperature)
+    # a hinted picture's colour without its hints: what spread.keep_inside keeps outside the hinted objects
+    auto_small = predict(model, small, device, temperature=temperature)[1] if any(hinted) else [None] * len(Ls)
     entropy = model.entropy(output).cpu().numpy() if confidence else [None] * len(images)
     # a face crop sees only the hints inside it and would overrule those around it: hints turn faces off
     if found is None:
@@ -154,10 +162,13 @@ def colorize_later(model, images, size, device, confidence=False, faces=None, hi
     face_ab = iter(predict(model, face_crops, device, temperature=temperature)[1] if face_crops else [])
     patches = [[(next(face_ab), square) for square in image_squares] for image_squares in squares]
 
+    keep = [(h, auto) if given else None for h, auto, given in zip(hints, auto_small, hinted)]
+
     def pictures(stop=None, carry=None):
-        return [Colorized(render(img, L, ab, image_patches, stop, carry),
+        return [Colorized(render(img, L, ab, image_patches, stop, carry, kept),
                           None if h is None else upsample(h, L.shape) / np.log(model.bins), len(image_faces))
-                for img, L, ab, h, image_patches, image_faces in zip(images, Ls, ab_small, entropy, patches, found)]
+                for img, L, ab, h, image_patches, image_faces, kept
+                in zip(images, Ls, ab_small, entropy, patches, found, keep)]
 
     return pictures
 

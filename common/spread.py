@@ -1,0 +1,75 @@
+"""Keeping a hint inside the object it was put on. The hint network spreads a hint in blocks of its coarse
+levels, across edges, and stops short inside the object (docs/hints.md, the region protocol). So its change from
+the automatic colour is kept in full only in the segments of L that hold a hint, and fades with the geodesic
+distance from them (each unit of L gradient costs as much as a pixel), and each hinted segment is shifted by its
+hints' difference from the network's colour there, so the whole segment takes the hint's colour.
+
+Several hints that agree on one turn of the hue (a picture recoloured as a whole) ask for the change everywhere:
+the fading is lifted by how well the hints' hue turns agree, from the second hint on.
+"""
+import cv2
+import numpy as np
+from skimage.graph import MCP_Geometric
+from skimage.segmentation import felzenszwalb
+
+SEGMENT_SCALE = 150  # Felzenszwalb's scale on L at 128 px; chosen on training faces and made-up photos, as REACH
+MIN_SEGMENT = 0.02  # share of the picture below which a segment joins a neighbour
+REACH = 14  # pixels at 128 px over which the network's change fades to 1/e beyond a hinted segment
+EDGE_COST = 1.0  # geodesic cost of one unit of L gradient, against 1 for a pixel's step
+AGREEING_HINTS = 5  # hints that agree on one hue turn lift the fading in full from this many
+WORK_SIDE = 256  # segments and distances are worked out at most this size, then upsampled
+
+
+def agreement(ys, xs, ab, auto):
+    """0 for one hint (colour `ab` at pixels ys, xs); up to 1 for several whose hue turns from the automatic colour
+    agree."""
+    colours = np.unique(ab, axis=0)
+    if len(colours) < 2:
+        return 0.0
+    before = auto[ys, xs]
+    turns = np.arctan2(ab[:, 1], ab[:, 0]) - np.arctan2(before[:, 1], before[:, 0])
+    return float(abs(np.exp(1j * turns).mean())) * min(1.0, (len(colours) - 1) / (AGREEING_HINTS - 1))
+
+
+def segments(L):
+    scale = SEGMENT_SCALE * max(L.shape) / 128
+    return felzenszwalb(L / 100.0, scale=scale, sigma=0.8, min_size=max(1, int(MIN_SEGMENT * L.size)))
+
+
+def fading(L, inside):
+    """exp(-geodesic distance / REACH) from the pixels `inside`, the distance in pixels plus EDGE_COST per unit of
+    L gradient crossed."""
+    smooth = cv2.GaussianBlur(L, (0, 0), 0.8)
+    gy, gx = (np.gradient(smooth, axis=axis) if L.shape[axis] > 1 else np.zeros_like(smooth) for axis in (0, 1))
+    distance, _ = MCP_Geometric(1.0 + EDGE_COST * np.hypot(gx, gy)).find_costs(np.argwhere(inside))
+    return np.exp(-distance / (REACH * max(L.shape) / 128)).astype(np.float32)
+
+
+def hinted_change(L, hints, auto, net):
+    """(weight HxW, shift HxWx2) at L's size: the colour is auto + weight * (net - auto) + shift. `auto` and `net`
+    are the ab (HxWx2) without and with the hints (a `hints.Hints` in L's pixels)."""
+    shape = L.shape
+    f = min(1.0, WORK_SIDE / max(shape))
+    small = (max(1, round(shape[1] * f)), max(1, round(shape[0] * f)))
+    L_w, auto_w, net_w = (cv2.resize(x, small, interpolation=cv2.INTER_AREA) for x in (L, auto, net))
+    ys = np.minimum((hints.ys * f).astype(int), small[1] - 1)
+    xs = np.minimum((hints.xs * f).astype(int), small[0] - 1)
+    seg = segments(L_w)
+    labels = seg[ys, xs]
+    hinted = np.unique(labels)
+    weight = np.maximum(fading(L_w, np.isin(seg, hinted)), agreement(ys, xs, hints.ab, auto_w))
+    shift = np.zeros((*seg.shape, 2), np.float32)
+    for label in hinted:
+        mine = labels == label
+        shift[seg == label] = (hints.ab[mine] - net_w[ys[mine], xs[mine]]).mean(axis=0)
+    if f < 1:
+        weight, shift = (cv2.resize(x, (shape[1], shape[0]), interpolation=cv2.INTER_LINEAR) for x in (weight, shift))
+    return weight, shift
+
+
+def keep_inside(hints, auto_a, auto_b, L, a, b):
+    """The hinted colour (a, b, at L's size) kept inside the hinted objects; `auto_a`, `auto_b`: without hints."""
+    auto, net = np.dstack([auto_a, auto_b]), np.dstack([a, b])
+    weight, shift = hinted_change(L, hints, auto, net)
+    out = auto + weight[..., None] * (net - auto) + shift
+    return out[..., 0], out[..., 1]
