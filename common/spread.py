@@ -1,11 +1,12 @@
 """Keeping a hint inside the object it was put on. The hint network spreads a hint in blocks of its coarse
-levels, across edges, and stops short inside the object (docs/hints.md, the region protocol). So its change from
-the automatic colour is kept in full only in the segments of L that hold a hint, and fades with the geodesic
-distance from them (each unit of L gradient costs as much as a pixel), and each hinted segment is shifted by its
-hints' difference from the network's colour there, so the whole segment takes the hint's colour.
+levels, across edges, and stops short inside the object (docs/hints.md, the region protocol). So a segment of L
+that holds hints takes their colour: the automatic colour shifted by the hints' mean difference from it; beyond
+the hinted segments the network's change from the automatic colour fades with the geodesic distance from them
+(each unit of L gradient costs as much as a pixel).
 
-Several hints that agree on one turn of the hue (a picture recoloured as a whole) ask for the change everywhere:
-the fading is lifted by how well the hints' hue turns agree, from the second hint on.
+Several hints that agree on one turn of the hue (a picture recoloured as a whole) ask for the network's change
+everywhere: by how well the hints' hue turns agree, from the second hint on, the fading is lifted and the hinted
+segments take the network's colour (shifted to the hints) instead of the automatic one.
 """
 import cv2
 import numpy as np
@@ -57,11 +58,15 @@ def hinted_change(L, hints, auto, net):
     seg = segments(L_w)
     labels = seg[ys, xs]
     hinted = np.unique(labels)
-    weight = np.maximum(fading(L_w, np.isin(seg, hinted)), agreement(ys, xs, hints.ab, auto_w))
+    agree = agreement(ys, xs, hints.ab, auto_w)
+    weight = np.maximum(fading(L_w, np.isin(seg, hinted)), agree)
     shift = np.zeros((*seg.shape, 2), np.float32)
     for label in hinted:
-        mine = labels == label
-        shift[seg == label] = (hints.ab[mine] - net_w[ys[mine], xs[mine]]).mean(axis=0)
+        mine, inside = labels == label, seg == label
+        to_net = (hints.ab[mine] - net_w[ys[mine], xs[mine]]).mean(axis=0)
+        to_auto = (hints.ab[mine] - auto_w[ys[mine], xs[mine]]).mean(axis=0)
+        weight[inside] = agree
+        shift[inside] = agree * to_net + (1 - agree) * to_auto
     if f < 1:
         weight, shift = (cv2.resize(x, (shape[1], shape[0]), interpolation=cv2.INTER_LINEAR) for x in (weight, shift))
     return weight, shift
