@@ -110,12 +110,14 @@ def write_json_atomic(path, value):
 
 
 def finished(folder, chunk, paths, stats):
-    """Whether a chunk was prepared from these very files, as they are now."""
-    record = folder / f"chunk-{chunk:05d}.json"
-    if not record.is_file() or not (folder / f"chunk-{chunk:05d}.u8").is_file():
+    """Whether a chunk was prepared from these very files, as they are now, and its pictures are all there."""
+    record, data = folder / f"chunk-{chunk:05d}.json", folder / f"chunk-{chunk:05d}.u8"
+    if not record.is_file() or not data.is_file():
         return False
-    sources = json.loads(record.read_text())["sources"]
-    return sources == [[Path(p).name, *map(int, s)] for p, s in zip(paths, stats)]
+    record = json.loads(record.read_text())
+    size = sum(h * w * 3 for _, h, w in filter(None, record["places"]))
+    return data.stat().st_size == size and record["sources"] == [[Path(p).name, *map(int, s)]
+                                                                 for p, s in zip(paths, stats)]
 
 
 def default_workers():
@@ -180,6 +182,18 @@ def changed_sources(paths, folder):
         return list(paths)
     differ = np.flatnonzero((source_stats(paths) != prepared_stats).any(axis=1))
     return [paths[i] for i in differ]
+
+
+def damaged_chunks(folder):
+    """The chunk files the index reads that are missing or shorter than it needs."""
+    index = np.load(folder / "index.npy", mmap_mode="r")
+    ends = index[:, 2] + index[:, 3] * index[:, 4] * 3
+    damaged = []
+    for chunk in np.unique(index[:, 1]):
+        path = folder / f"chunk-{int(chunk):05d}.u8"
+        if not path.is_file() or path.stat().st_size < ends[index[:, 1] == chunk].max():
+            damaged.append(path)
+    return damaged
 
 
 class Prepared:
@@ -273,7 +287,7 @@ def prepared_part(data, part, size, workers=None):
             prepare(paths, folder, size, workers, desc=f"preparing {part} photos at {size} px")
         while not (folder / "index.npy").is_file():
             time.sleep(1)
-    changed = changed_sources(paths, folder)
+    changed = changed_sources(paths, folder) or damaged_chunks(folder)
     if changed:
         more = f" (and {len(changed) - 1} more)" if len(changed) > 1 else ""
         raise UserError(f"{changed[0]}: changed or removed since it was prepared into {folder}{more}; prepare the "

@@ -132,6 +132,14 @@ def test_a_changed_or_removed_photo_is_named_and_preparing_again_redoes_only_its
     os.remove(changed)
     with pytest.raises(UserError, match=f"{changed.name}: changed or removed"):
         prepared_part(tmp_path / "split", "train", 24)
+    write_rgb(changed, made_up_image(np.random.default_rng(9), 40))
+    split_main(["--src", str(tmp_path / "src"), "--out", str(tmp_path / "split"), "--size", "24"])
+    chunk = train / "chunk-00002.u8"
+    chunk.write_bytes(chunk.read_bytes()[:100])  # a prepared file cut short on the disk
+    with pytest.raises(UserError, match="chunk-00002.u8: changed or removed"):
+        prepared_part(tmp_path / "split", "train", 24)
+    split_main(["--src", str(tmp_path / "src"), "--out", str(tmp_path / "split"), "--size", "24"])
+    assert len(prepared_part(tmp_path / "split", "train", 24)) == 90
 
 
 def test_crops_of_a_photo_that_is_not_square_keep_its_aspect():
