@@ -140,22 +140,25 @@ def prepare(paths, folder, size, workers=None, desc="preparing"):
     done = len(paths) - sum(len(job[1]) for job in todo)
     workers = max(1, min(workers or default_workers(), len(todo) or 1))
     bar = tqdm(total=len(paths), initial=done, unit="photo", desc=desc, smoothing=0.1, disable=None)
-    # spawned, not forked: a fork of a process whose threads hold locks (torch's, OpenCV's) can hang on them
-    pool = multiprocessing.get_context("spawn").Pool(workers, initializer=_ignore_interrupts)
+    # one worker works here; more are spawned, not forked: a fork of a process whose threads hold locks (torch's,
+    # OpenCV's) can hang on them
+    pool = multiprocessing.get_context("spawn").Pool(workers, initializer=_ignore_interrupts) if workers > 1 else None
     try:
-        for _, count, skipped in pool.imap_unordered(prepare_chunk, todo):
+        for _, count, skipped in (pool.imap_unordered if pool else map)(prepare_chunk, todo):
             for line in skipped:
                 tqdm.write(f"warning: skipping {line}", file=sys.stderr)
             bar.update(count)
             done += count
     except KeyboardInterrupt:
-        pool.terminate()
+        if pool:
+            pool.terminate()
         bar.close()
         print(f"\ninterrupted: {done:,} of {len(paths):,} photos prepared in {folder}; the same command continues "
               "from there", file=sys.stderr)
         sys.exit(130)
-    pool.close()
-    pool.join()
+    if pool:
+        pool.close()
+        pool.join()
     bar.close()
     write_index(folder, len(jobs), step, stats)
     return folder
