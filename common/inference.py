@@ -102,14 +102,14 @@ def check(stop):
         raise StoppedError
 
 
-def render(img, L, ab_small, faces=(), stop=None, carry=None, hinted=None):
-    """The colour picture: ab (2,h,w) upsampled to L's size, kept inside the hinted objects where `hinted` gives
+def render(img, L, ab_small, faces=(), stop=None, carry=None, inside=None):
+    """The colour picture: ab (2,h,w) upsampled to L's size, kept inside the hinted objects where `inside` gives
     the hints and the ab without them (`spread.keep_inside`), face patches blended in, `carry` applied (a video's
     colour carried from earlier frames: (L, a, b) -> (a, b)), merged with L, in the input's depth and alpha. A
     set `stop` event ends the work between strips (StoppedError)."""
     a, b = (upsample(c, L.shape) for c in ab_small)
-    if hinted is not None:
-        hints, auto_small = hinted
+    if inside is not None:
+        hints, auto_small = inside
         a, b = keep_inside(hints, *(upsample(c, L.shape) for c in auto_small), L, a, b)
     if faces:
         blend(a, b, faces)
@@ -150,8 +150,11 @@ def colorize_later(model, images, size, device, confidence=False, faces=None, hi
     whole_hints = [grid(h, L.shape, size) for L, h in zip(Ls, hints)] if model.takes_hints else None
     small = [shrink(L, size) for L in Ls]
     output, ab_small = predict(model, small, device, whole_hints, temperature)
-    # a hinted picture's colour without its hints: what spread.keep_inside keeps outside the hinted objects
-    auto_small = predict(model, small, device, temperature=temperature)[1] if any(hinted) else [None] * len(Ls)
+    # a hinted picture's colour without its hints, what spread.keep_inside keeps outside the hinted objects; the
+    # pass above already gave it for the others
+    hinted_small = [L for L, given in zip(small, hinted) if given]
+    auto_small = iter(predict(model, hinted_small, device, temperature=temperature)[1] if hinted_small else [])
+    keep = [(h, next(auto_small)) if given else None for h, given in zip(hints, hinted)]
     entropy = model.entropy(output).cpu().numpy() if confidence else [None] * len(images)
     # a face crop sees only the hints inside it and would overrule those around it: hints turn faces off
     if found is None:
@@ -161,8 +164,6 @@ def colorize_later(model, images, size, device, confidence=False, faces=None, hi
     face_crops = [crop for L, image_squares in zip(Ls, squares) for crop in crops(L, image_squares, size)]
     face_ab = iter(predict(model, face_crops, device, temperature=temperature)[1] if face_crops else [])
     patches = [[(next(face_ab), square) for square in image_squares] for image_squares in squares]
-
-    keep = [(h, auto) if given else None for h, auto, given in zip(hints, auto_small, hinted)]
 
     def pictures(stop=None, carry=None):
         return [Colorized(render(img, L, ab, image_patches, stop, carry, kept),

@@ -42,7 +42,7 @@ def compose(sources, rng):
 def _write_one(job):
     index, path, seed = job
     rgb = compose(_SOURCES, np.random.default_rng([seed, index]))
-    ok, data = cv2.imencode(".jpg", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, QUALITY])
+    data = cv2.imencode(".jpg", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, QUALITY])[1]
     data.tofile(path)
     return index
 

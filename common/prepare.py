@@ -47,6 +47,11 @@ def source_stats(paths):
     return stats
 
 
+def source_rows(paths, stats):
+    """What a chunk's record says of its sources, to be compared with the files as they are now."""
+    return [[Path(p).name, *map(int, s)] for p, s in zip(paths, stats)]
+
+
 def short_side_to(rgb, size):
     """The picture resized so that its short side is `size` pixels, its aspect kept."""
     import cv2
@@ -97,8 +102,7 @@ def prepare_chunk(job):
             places.append([offset, *rgb.shape[:2]])
             offset += rgb.size
     os.replace(data.with_suffix(".tmp"), data)
-    record = {"sources": [[Path(p).name, *map(int, s)] for p, s in zip(paths, stats)], "places": places,
-              "skipped": skipped}
+    record = {"sources": source_rows(paths, stats), "places": places, "skipped": skipped}
     write_json_atomic(folder / f"chunk-{chunk:05d}.json", record)
     return chunk, len(paths), skipped
 
@@ -116,8 +120,7 @@ def finished(folder, chunk, paths, stats):
         return False
     record = json.loads(record.read_text())
     size = sum(h * w * 3 for _, h, w in filter(None, record["places"]))
-    return data.stat().st_size == size and record["sources"] == [[Path(p).name, *map(int, s)]
-                                                                 for p, s in zip(paths, stats)]
+    return data.stat().st_size == size and record["sources"] == source_rows(paths, stats)
 
 
 def default_workers():
