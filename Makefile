@@ -16,18 +16,19 @@ HINT_POINTS ?= 0 1 2 5 10 20 50 100
 EPOCHS  ?= 200
 SCHEDULE ?= none
 DEVICE  ?= auto
+EMA     ?=
 RUNS    ?= runs
 BACKBONE := $(if $(HINTS),unet,$(NET))
-TAG     := $(if $(CLASSIFIER),classifier-)$(if $(HINTS),unet-hints,net$(NET)$(if $(TANH),-tanh))
+TAG     := $(if $(CLASSIFIER),classifier-)$(if $(HINTS),unet-hints,$(if $(filter unet,$(NET)),unet,net$(NET))$(if $(TANH),-tanh))
 OUT     ?= $(RUNS)/$(TAG)
 NPROC   ?=
 LAUNCH  := $(if $(NPROC),$(VENV)/bin/torchrun --standalone --nproc_per_node=$(NPROC),$(PY))
-CHECKPOINT ?= pretrained/$(if $(HINTS),hints,$(if $(TANH),tanh,$(if $(CLASSIFIER),classifier,network3))).pt
+CHECKPOINT ?= pretrained/$(if $(HINTS),hints,$(if $(TANH),tanh,$(if $(CLASSIFIER),classifier,$(if $(filter unet,$(NET)),unet,network3)))).pt
 export DATA
 
 PORT    ?= 8000
 
-.PHONY: setup setup-browser data split train train-regressor test compare experiments schedules bench demo serve \
+.PHONY: setup setup-browser data split train train-regressor test compare experiments experiments-unet schedules bench demo serve \
 	eval-video lint check test-fast clean
 
 setup: $(VENV)/.installed
@@ -51,7 +52,7 @@ split: data
 
 train: split
 	$(LAUNCH) train_colorizer.py --data $(SPLIT) --net $(BACKBONE) $(if $(HINTS),--hints) $(if $(TANH),--tanh) \
-		$(if $(CLASSIFIER),--classifier) --epochs $(EPOCHS) \
+		$(if $(CLASSIFIER),--classifier) $(if $(EMA),--ema $(EMA)) --epochs $(EPOCHS) \
 		--lr-schedule $(SCHEDULE) --size $(SIZE) --seed $(SEED) --device $(DEVICE) --out $(OUT)
 
 train-regressor: split
@@ -63,8 +64,8 @@ test: split
 		$(if $(HINTS),--hints $(HINT_POINTS)) --out $(RUNS)/test-$(basename $(notdir $(CHECKPOINT)))
 
 compare: split
-	$(PY) test_colorizer.py --data $(SPLIT) --checkpoint pretrained/network3.pt pretrained/classifier.pt \
-		pretrained/tanh.pt --temperature 0.38 1 --device $(DEVICE) --out $(RUNS)/compare
+	$(PY) test_colorizer.py --data $(SPLIT) --checkpoint pretrained/unet.pt pretrained/network3.pt \
+		pretrained/classifier.pt pretrained/tanh.pt --temperature 0.38 1 --device $(DEVICE) --out $(RUNS)/compare
 
 EXP     := $(RUNS)/experiments
 experiments: split
@@ -75,6 +76,17 @@ experiments: split
 	done
 	$(PY) experiments.py $(foreach s,$(SEEDS),$(foreach m,net1 net2 net3 classifier,$(EXP)/$(m)-seed$(s))) \
 		--out $(EXP)/results.md
+
+# the automatic U-Net models, regression and classifier, once per seed, e.g. the shipped unet.pt's recipe:
+# make experiments-unet EPOCHS=30 SCHEDULE=cosine EMA=0.995 SEEDS="42 43 44"
+experiments-unet: split
+	for s in $(SEEDS); do \
+	  $(MAKE) --no-print-directory train NET=unet TANH= HINTS= CLASSIFIER= SEED=$$s OUT=$(EXP)/unet-seed$$s || exit 1; \
+	  $(MAKE) --no-print-directory train NET=unet TANH= HINTS= CLASSIFIER=1 SEED=$$s \
+	    OUT=$(EXP)/classifier-unet-seed$$s || exit 1; \
+	done
+	$(PY) experiments.py $(foreach s,$(SEEDS),$(foreach m,unet classifier-unet,$(EXP)/$(m)-seed$(s))) \
+		--out $(EXP)/results-unet.md
 
 schedules: split
 	$(MAKE) --no-print-directory train NET=3 TANH= CLASSIFIER= SCHEDULE=none OUT=$(RUNS)/schedules/constant

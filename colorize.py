@@ -12,23 +12,17 @@ import time
 from pathlib import Path
 
 from common.cli import UserError, add_common_args, guarded, keep_freed_memory, prepare
-from common.files import PRETRAINED
+from common.files import default_model
 
 BATCH_PIXELS = 32_000_000  # a batch holds at most this many full-size pixels, so big photos go one by one
-
-
-def default_checkpoint(hints=False):
-    for name in ("hints.pt",) * hints + ("classifier.pt", "network3.pt"):
-        if (PRETRAINED / name).is_file():
-            return PRETRAINED / name
-    return PRETRAINED / "network3.pt"
 
 
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__)
     p.add_argument("inputs", nargs="+", metavar="INPUT", help="image files and/or folders (searched recursively)")
     p.add_argument("-o", "--out", required=True, help="output folder (created if missing)")
-    p.add_argument("--checkpoint", help="model (default: the best shipped one in pretrained/; with hints, hints.pt)")
+    p.add_argument("--checkpoint", help="model (default: the best shipped one in pretrained/, unet.pt; with hints, "
+                   "hints.pt; with --confidence, classifier.pt)")
     p.add_argument("--hints", type=Path, metavar="PATH",
                    help="a hint picture painted over a copy of the photo in any editor (any scale, same aspect "
                         "ratio): every opaque pixel of a PNG with transparency, or every non-gray pixel of an RGB "
@@ -63,7 +57,8 @@ def parse_args(argv=None):
                         "with the picture to the end of its shot (default: %(default)s)")
     add_common_args(p)
     args = p.parse_args(argv)
-    args.checkpoint = Path(args.checkpoint) if args.checkpoint else default_checkpoint(bool(args.hints or args.hint))
+    args.checkpoint = Path(args.checkpoint) if args.checkpoint else default_model(
+        hints=bool(args.hints or args.hint), bins=args.confidence)
     return args
 
 

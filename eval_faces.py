@@ -14,7 +14,7 @@ import numpy as np
 from common.cli import UserError, add_common_args, guarded, prepare
 from common.evaluation import gray, model_and_faces
 from common.faces import FRAMING_FILE, crop_square, find_boxes, load_framing
-from common.files import PRETRAINED, writable_dir
+from common.files import default_model, writable_dir
 from common.inference import colorize, lightness
 from common.metrics import ab_mse, bootstrap
 from common.plots import grid_image, write_json, write_png
@@ -44,7 +44,7 @@ def overlap(a, b):
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__)
     p.add_argument("--data", default="data/split", help="split made by split_data.py (default: %(default)s)")
-    p.add_argument("--checkpoint", default=str(PRETRAINED / "classifier.pt"), help="(default: %(default)s)")
+    p.add_argument("--checkpoint", default=str(default_model()), help="(default: %(default)s)")
     p.add_argument("--out", default="runs/faces-in-scenes", help="(default: %(default)s)")
     p.add_argument("--faces-min-size", type=int, default=40, help="as colorize.py's (default: %(default)s)")
     p.add_argument("--background-blur", type=float, default=BLUR, metavar="SIGMA",

@@ -15,7 +15,7 @@ from common.cli import UserError, add_common_args, guarded, prepare
 from common.clips import camera_move, joined, moving_face
 from common.evaluation import model_and_faces
 from common.faces import FRAMING_FILE, load_framing
-from common.files import PRETRAINED, writable_dir
+from common.files import default_model, writable_dir
 from common.metrics import ab_mse, colour_distribution_consistency, warp_error
 from common.plots import grid_image, write_json, write_png
 from common.video import FilmColour
@@ -26,7 +26,7 @@ WAYS = {"frame by frame": False, "steady": True}
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__)
     p.add_argument("--data", default="data/split", help="split made by split_data.py (default: %(default)s)")
-    p.add_argument("--checkpoint", default=str(PRETRAINED / "classifier.pt"), help="(default: %(default)s)")
+    p.add_argument("--checkpoint", default=str(default_model()), help="(default: %(default)s)")
     p.add_argument("--frames", type=int, default=40, help="frames per clip (default: %(default)s)")
     p.add_argument("--faces", choices=["auto", "off"], default="auto", help="as colorize.py's (default: auto)")
     p.add_argument("--out", default="runs/video", help="(default: %(default)s)")

@@ -2,14 +2,17 @@ import json
 
 import pytest
 
+from colorize import parse_args as colorize_args
 from common.checkpoint import load_checkpoint
+from common.files import default_model
 from test_colorizer import main as evaluate_main
 from tests.conftest import ROOT
 
 PRETRAINED = ROOT / "pretrained"
 
 
-@pytest.mark.parametrize("name,model", [("network3", "colorizer"), ("tanh", "colorizer"), ("classifier", "classifier")])
+@pytest.mark.parametrize("name,model", [("network3", "colorizer"), ("tanh", "colorizer"), ("classifier", "classifier"),
+                                        ("unet", "colorizer")])
 def test_shipped_weights_load_with_their_metrics(name, model):
     state = load_checkpoint(PRETRAINED / f"{name}.pt")
     assert state["model"] == model and state["metrics"]["images"] == 75
@@ -38,3 +41,22 @@ def test_shipped_classifier_is_accurate_and_as_colourful_as_the_truth(real_split
     metrics = evaluate("classifier", real_split, tmp_path, "--temperature", "0.38")
     assert metrics["mse_ab"] <= 14
     assert abs(metrics["colourfulness"] - metrics["colourfulness_truth"]) <= 0.05 * metrics["colourfulness_truth"]
+
+
+def test_the_default_is_the_first_automatic_model_shipped_and_the_one_asked_for_otherwise(tmp_path):
+    assert colorize_args(["photo.jpg", "-o", "out"]).checkpoint == PRETRAINED / "unet.pt"
+    assert colorize_args(["photo.jpg", "-o", "out", "--hint", "1,1,red"]).checkpoint == PRETRAINED / "hints.pt"
+    assert colorize_args(["photo.jpg", "-o", "out", "--confidence"]).checkpoint == PRETRAINED / "classifier.pt"
+    for name in ("network3.pt", "classifier.pt"):  # a copy of pretrained/ without unet.pt
+        (tmp_path / name).write_bytes(b"")
+    assert default_model(tmp_path) == tmp_path / "classifier.pt"
+    assert default_model(tmp_path, hints=True) == tmp_path / "classifier.pt"
+
+
+def test_shipped_unet_is_more_accurate_than_network3_on_the_same_pictures(real_split, tmp_path):
+    evaluate_main(["--checkpoint", str(PRETRAINED / "unet.pt"), str(PRETRAINED / "network3.pt"), "--data",
+                   str(real_split), "--out", str(tmp_path), "--device", "cpu"])
+    metrics = json.loads((tmp_path / "unet" / "metrics.json").read_text())["metrics"]
+    assert metrics["mse_ab"] == pytest.approx(load_checkpoint(PRETRAINED / "unet.pt")["metrics"]["mse_ab"], abs=0.01)
+    paired = json.loads((tmp_path / "comparison.json").read_text())["network3"]["mse_ab"]
+    assert paired["difference"] > 0 and paired["ci95"][0] > 0  # network3's ab MSE minus unet's, the interval above 0

@@ -38,7 +38,7 @@ from ..checkpoint import load_model, training_size
 from ..cli import UserError
 from ..color import gray8, lab_to_rgb
 from ..faces import FRAMING_FILE, find_faces, load_framing
-from ..files import IMAGE_SUFFIXES, PAGE
+from ..files import IMAGE_SUFFIXES, PAGE, default_model
 from ..hints import parse_point, point_hints
 from ..images import ImageError, read_photo
 from ..inference import StoppedError, check, colorize_later, fit_gamut, lightness, predict, shrink
@@ -473,10 +473,10 @@ async def stopped(request, exc):
     return Response(status_code=503)  # nobody is waiting for it: the client went away, or the server stops
 
 
-def create_app(pretrained, device, max_pixels=100e6, default_model="classifier.pt", hosts=LOCAL_HOSTS,
-               max_upload=MAX_UPLOAD):
+def create_app(pretrained, device, max_pixels=100e6, hosts=LOCAL_HOSTS, max_upload=MAX_UPLOAD):
     """The page's app. `hosts`: the names it answers to ('*' for any); `max_upload`: bytes of an upload."""
-    page = Page(Models(pretrained, device), device, default_model, max_pixels, max_upload)
+    chosen = default_model(Path(pretrained)).name
+    page = Page(Models(pretrained, device), device, chosen, max_pixels, max_upload)
     routes = [Route("/", page.index), Route("/api/models", page.model_list),
               Route("/api/photo", page.upload, methods=["POST"]), Route("/api/gray/{key}", page.gray),
               Route("/api/colorize", page.preview, methods=["POST"]),
