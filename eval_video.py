@@ -1,8 +1,8 @@
 """Steady against frame-by-frame colour on clips whose colour and motion are known, made from the test split's
-faces (common/clips.py): a camera panning and zooming over a wall of faces, a face moving across a scene, and two
-such shots joined by a hard cut. Per clip and way: ab MSE per frame against the truth, the temporal warp error of
-Lai et al. (2018) along the exact flow, and CDC (colour distribution consistency, as ColorMNet reports it); and
-whether the first frame after the cut is exactly a fresh colorization."""
+(or, to tune on, the training split's) faces (common/clips.py): a camera panning and zooming over a wall of faces,
+a face moving across a scene, and two such shots joined by a hard cut. Per clip and way: ab MSE per frame against
+the truth, the temporal warp error of Lai et al. (2018) along the exact flow, and CDC (colour distribution
+consistency, as ColorMNet reports it); and whether the first frame after the cut is exactly a fresh colorization."""
 import argparse
 
 import cv2
@@ -18,7 +18,7 @@ from common.faces import FRAMING_FILE, load_framing
 from common.files import default_model, writable_dir
 from common.metrics import ab_mse, colour_distribution_consistency, warp_error
 from common.plots import grid_image, write_json, write_png
-from common.video import FilmColour
+from common.video import CARRY, FilmColour
 
 WAYS = {"frame by frame": False, "steady": True}
 
@@ -30,6 +30,10 @@ def parse_args(argv=None):
     p.add_argument("--frames", type=int, default=40, help="frames per clip (default: %(default)s)")
     p.add_argument("--faces", choices=["auto", "off"], default="auto", help="as colorize.py's (default: auto)")
     p.add_argument("--out", default="runs/video", help="(default: %(default)s)")
+    p.add_argument("--split", choices=["test", "train"], default="test",
+                   help="whose faces make the clips: train to tune on, test to report (default: %(default)s)")
+    p.add_argument("--carry", type=float, default=CARRY, metavar="SHARE",
+                   help="steady: share of the carried colour where the flow holds (default: %(default)s)")
     add_common_args(p)
     args = p.parse_args(argv)
     if args.frames < 4:
@@ -65,12 +69,12 @@ def score(clip, outputs):
             "cdc": colour_distribution_consistency(outputs)}
 
 
-def evaluate_clips(clips, model, size, device, faces):
+def evaluate_clips(clips, model, size, device, faces, carry=CARRY):
     """Every clip coloured both ways: {clip: {way: scores}} and the outputs."""
     table, outputs = {}, {}
     for name, clip in clips.items():
         for way, steady in WAYS.items():
-            colour = FilmColour(model, size, device, faces=faces, steady=steady)
+            colour = FilmColour(model, size, device, faces=faces, steady=steady, carry=carry)
             outputs[name, way] = [colour(frame) for frame in clip.frames]
             table.setdefault(name, {})[way] = score(clip, outputs[name, way])
     return table, outputs
@@ -91,19 +95,20 @@ def report(table, fresh_after_cut):
 def main(argv=None):
     args = parse_args(argv)
     device = prepare(args)
-    model, size, faces_shown, _ = model_and_faces(args.checkpoint, args.data, "test", device)
+    model, size, faces_shown, _ = model_and_faces(args.checkpoint, args.data, args.split, device)
     if len(faces_shown) < 14:
-        raise UserError(f"{args.data}: the clips need 14 test pictures, the split has {len(faces_shown)}")
+        raise UserError(f"{args.data}: the clips need 14 {args.split} pictures, the split has {len(faces_shown)}")
     if args.faces == "auto" and not FRAMING_FILE.is_file():
         raise UserError(f"{FRAMING_FILE}: missing; run `python calibrate_faces.py` or pass --faces off")
     faces = (load_framing(), 40) if args.faces == "auto" else None
     out = writable_dir(args.out)
     clips = clips_of(faces_shown, args.frames, np.random.default_rng(args.seed))
-    table, outputs = evaluate_clips(clips, model, size, device, faces)
+    table, outputs = evaluate_clips(clips, model, size, device, faces, args.carry)
     cut = args.frames // 2
     fresh = np.array_equal(outputs["cut", "steady"][cut], outputs["cut", "frame by frame"][cut])
     write_json(out / "video.json", {"checkpoint": args.checkpoint, "frames": args.frames, "faces": args.faces,
-                                    "clips": table, "fresh_after_cut": bool(fresh)})
+                                    "split": args.split, "carry": args.carry, "clips": table,
+                                    "fresh_after_cut": bool(fresh)})
     shown = range(args.frames // 4, args.frames // 4 + 4)
     strip = [[half(frames[i]) for i in shown] for frames in
              [outputs["pan and zoom", way] for way in WAYS] + [clips["pan and zoom"].frames]]

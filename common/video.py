@@ -146,11 +146,12 @@ class FilmColour:
     (`steady`; off, every frame is coloured on its own, faces and all, and no flow is worked out unless hints
     must move), `hints` of frame `hint_frame` moving with the flow to the end of their shot."""
 
-    def __init__(self, model, size, device, faces=None, hints=None, hint_frame=0, steady=True, temperature=None):
+    def __init__(self, model, size, device, faces=None, hints=None, hint_frame=0, steady=True, temperature=None,
+                 carry=CARRY):
         self.model, self.size, self.device, self.temperature = model, size, device, temperature
         self.faces, self.track = faces, FaceTrack(faces) if faces and steady else None
         self.hints, self.hint_frame, self.steady = hints, hint_frame, steady
-        self.flow, self.points, self.index = Steady(), None, 0
+        self.flow, self.points, self.index = Steady(carry), None, 0
 
     def __call__(self, rgb):
         L = lightness(rgb)

@@ -116,6 +116,18 @@ def test_steady_colour_halves_the_warp_error_and_starts_afresh_at_a_cut(classifi
 
 
 @pytest.mark.slow
+def test_the_carried_share_sets_how_steady_the_colour_is(classifier):
+    clip = two_shots()
+    out = {carry: [colour(f) for f in clip.frames] for carry, colour in
+           ((c, FilmColour(classifier, 128, CPU, carry=c)) for c in (0.0, 0.5, 0.9))}
+    plain = FilmColour(classifier, 128, CPU, steady=False)
+    assert all(np.array_equal(a, plain(f)) for a, f in zip(out[0.0], clip.frames))  # nothing carried: each frame alone
+    errors = [np.mean([warp_error(frames[i - 1], frames[i], back) for i, back in enumerate(clip.back) if back])
+              for frames in out.values()]
+    assert errors[0] > errors[1] > errors[2]
+
+
+@pytest.mark.slow
 def test_a_hint_on_one_frame_holds_through_its_shot_and_ends_at_the_cut(tmp_path):
     hint_model = load_model(ROOT / "pretrained" / "hints.pt", CPU)[0]
     clip = two_shots()
