@@ -82,7 +82,9 @@ def main(argv=None):
     if len({training_size(state) for _, _, state, _, _ in runs}) > 1:
         raise UserError("these checkpoints were trained at different sizes; compare models of one picture size")
     photos = prepared_part(args.data, "test", training_size(runs[0][2]))
-    images, names = photos.squares[:], photos.names
+    # scored as slices read EVAL_CHUNK at a time, so a large test part is never held whole; the hint protocol
+    # works on the pictures at hand
+    images, names = (photos.squares[:] if args.hints else photos.squares), photos.names
     results, scores, sweeps = {}, {}, {}
     for label, model, state, path, temperature in runs:
         folder = out if len(runs) == 1 else out / label.replace(" ", "-").replace("=", "")
