@@ -130,13 +130,14 @@ def parse_args(argv=None):
 
 def step_figures(args, device):
     """The three training measurements: the model step alone, with our pipeline, with the naive one."""
-    images = prepared_part(args.data, "train", 128).stacked()
+    photos = prepared_part(args.data, "train", 128)
+    images = photos.stacked()
     model = Colorizer(PRESETS[args.net]).to(device, memory_format=torch.channels_last)
     graphed = uses_graphs("auto", device, compile=False)
     optimizer = make_optimizer(model, 0.01, device, graphed=graphed)
     step = make_step(model, model, optimizer, device, "auto", graphed)  # what make train runs per batch
     ours = TrainBatches(images, args.batch_size, 10, 128, args.seed, device)
-    streamed = StreamedBatches(prepared_part(args.data, "train", 128), args.batch_size, 10, 128, args.seed, device)
+    streamed = StreamedBatches(photos, args.batch_size, 10, 128, args.seed, device)
     ready = next(ours.epoch(0))
     loader = DataLoader(NaiveFaces(images, 10, 128), batch_size=args.batch_size, shuffle=True, num_workers=2,
                         persistent_workers=False, pin_memory=device.type == "cuda")
