@@ -3,7 +3,8 @@ packet for packet, and its colour carried from frame to frame along the optical 
 
 Each frame goes the one road (`inference.colorize_later`) like a photo. Between its upsampled ab and the
 composition with L, `Steady` mixes in the previous frame's colour warped along DIS optical flow (OpenCV) where the
-flow is reliable (the forward-backward check of Sundaram, Brox & Keutzer 2010), and starts afresh at a cut. Hint
+flow is reliable (the forward-backward check of Sundaram, Brox & Keutzer 2010), and starts afresh at a cut; a pixel
+that L shows still is taken as still, whatever the flow spilled onto it from a moving neighbour. Hint
 points given on one frame move with the flow through the rest of its shot, and so do the faces between
 detections, so face-aware colour glides with a face instead of jumping with the detector's box.
 """
@@ -24,6 +25,7 @@ CARRY = 0.8  # share of the carried colour where the flow is reliable; the frame
 FB_ALPHA, FB_BETA = 0.01, 0.5  # reliable where |f(x + b) + b|^2 < alpha (|f|^2 + |b|^2) + beta, in flow pixels
 HISTOGRAM_CUT = 0.3  # Bhattacharyya distance of consecutive frames' L histograms that marks a cut...
 MIN_RELIABLE = 0.2  # ...as does a flow reliable on less than this share of the frame
+STILL_BOX = 3  # side of the box at flow size over which L differences decide whether a pixel is still
 DETECT_EVERY = 8  # frames between face detections within a shot; the flow moves the faces in between
 FACE_KEEP = 2  # detections a face may be missed by and keep its place
 
@@ -43,6 +45,18 @@ def is_cut(previous, current):
 
 def grid(shape):
     return np.meshgrid(np.arange(shape[1], dtype=np.float32), np.arange(shape[0], dtype=np.float32))
+
+
+def settle(flow, source, target):
+    """`flow` (from `source` to `target`, 8-bit L at flow size) set to 0 where the pixel unmoved explains `target`
+    as well as the flow does. The flow spills a moving object's motion some 20 pixels into a plain still
+    background, and colour carried along it drags a halo with the object; a still pixel keeps its own colour."""
+    gx, gy = grid(flow.shape)
+    warped = cv2.remap(target, gx + flow[..., 0], gy + flow[..., 1], cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    moved, unmoved = (cv2.blur(cv2.absdiff(x, source).astype(np.float32), (STILL_BOX, STILL_BOX))
+                      for x in (warped, target))
+    flow[unmoved <= moved] = 0
+    return flow
 
 
 def reliable(backward, forward):
@@ -75,6 +89,7 @@ class Steady:
         ok = reliable(backward, forward)
         if ok.mean() < MIN_RELIABLE:
             return True
+        backward, forward = settle(backward, small, previous), settle(forward, previous, small)
         scale = L.shape[1] / small.shape[1]
         gx, gy = grid(L.shape)
         way_back = cv2.resize(backward, (L.shape[1], L.shape[0]), interpolation=cv2.INTER_LINEAR) * scale

@@ -12,7 +12,7 @@ from common.clips import camera_move, joined, write_video
 from common.hints import colour_ab, point_hints
 from common.images import ImageError
 from common.metrics import warp_error
-from common.video import FilmColour, write_clip
+from common.video import FilmColour, Steady, small_gray, write_clip
 from tests.conftest import ROOT, write_rgb
 
 CPU = torch.device("cpu")
@@ -95,6 +95,26 @@ def test_ctrl_c_in_the_middle_of_a_film_leaves_no_file(tmp_path):
     assert list(tmp_path.iterdir()) == [tmp_path / "film.mp4"]
     with pytest.raises(ImageError, match="not a readable video"):
         write_clip(tmp_path / "nothing.mp4", tmp_path / "x.mp4", colour)
+
+
+def test_a_still_background_beside_a_moving_object_is_carried_as_still():
+    rng = np.random.default_rng(0)
+    background = np.tile(np.linspace(30, 70, SMALL[0], dtype=np.float32)[:, None], (1, SMALL[1]))
+    patch = rng.uniform(20, 90, (60, 60)).astype(np.float32)
+    frames = []
+    for x in (100, 108):
+        L = background.copy()
+        L[60:120, x:x + 60] = patch
+        frames.append(L)
+    steady = Steady()
+    steady.advance(frames[0])
+    steady.advance(frames[1])
+    map_x = steady.motion[0]
+    beside = np.s_[60:120, 172:190]  # plain background within 20 pixels right of the object
+    raw = steady.dis.calc(small_gray(frames[1]), small_gray(frames[0]), None)
+    assert np.abs(raw[beside][..., 0]).mean() > 2  # the flow spills the motion onto it...
+    assert np.abs(map_x - np.arange(SMALL[1]))[beside].max() < 0.5  # ...the colour stays where it is
+    assert np.abs(map_x - np.arange(SMALL[1]) + 8)[70:110, 115:160].mean() < 1  # the object's comes with it
 
 
 @pytest.mark.slow
