@@ -3,7 +3,9 @@
 Each picture's ground truth is cut into regions (Felzenszwalb & Huttenlocher's graph segmentation, regions of at
 least MIN_SHARE of the picture). One region at a time gets one hint, placed at its most interior pixel, in the
 region's own mean colour turned TURN_DEGREES in hue (at least MIN_CHROMA of chroma, so every hint asks for a visible
-change). Against the picture coloured without hints:
+change). A region that cannot show that colour gets none: near white or black, or where the turned hue leaves the
+sRGB gamut at the region's lightness, any picture pulled into gamut keeps less than SHOWN of the hint's chroma, and
+its hint would score as a failure of every method. Against the picture coloured without hints:
 
 - leak: the share of the hint's colour change (ab distance, summed over pixels) that lands outside its region;
   0 is ideal, and a change spread evenly over the picture gives about 1 - the region's share;
@@ -19,13 +21,14 @@ from skimage.segmentation import felzenszwalb
 
 from .color import rgb_to_lab
 from .hints import Hints, point_box
-from .inference import colorize
+from .inference import colorize, fit_gamut
 from .metrics import bootstrap
 
 MIN_SHARE = 0.02  # regions smaller than this share of the picture get no hint
 SEGMENT_SCALE = 200  # Felzenszwalb's scale at 128 px: about 5-15 regions on a face, more on a busy photo
 TURN_DEGREES = 150
 MIN_CHROMA = 20.0
+SHOWN = 0.5  # share of the hint's chroma a region must be able to show at its median lightness
 PHOTOS = ("coffee", "chelsea", "rocket", "hubble_deep_field", "retina", "immunohistochemistry", "colorwheel")
 PHOTO_SIDE = 256
 
@@ -61,6 +64,12 @@ def hint_in(region, truth_ab, size):
     return Hints(ys.ravel(), xs.ravel(), np.repeat(colour[None], ys.size, axis=0)), colour
 
 
+def showable(L, colour):
+    """Whether a region of lightness L (its pixels' L) can show at least SHOWN of the colour's chroma."""
+    shown = fit_gamut(np.array([[np.median(L)]], np.float32), colour[None, None])[0, 0, 1:]
+    return np.hypot(*shown) >= SHOWN * np.hypot(*colour)
+
+
 def leak_and_fill(before, after, colour, region):
     """The two figures for one hint, from the pictures' ab (H,W,2) before and after it."""
     change = np.linalg.norm(after - before, axis=2)
@@ -71,14 +80,17 @@ def leak_and_fill(before, after, colour, region):
 
 def picture_figures(model, truth, size, device):
     """(mean leak, mean fill, hints) of one picture's regions, each hinted alone."""
-    truth_ab = rgb_to_lab(truth)[..., 1:]
+    lab = rgb_to_lab(truth)
     before = rgb_to_lab(colorize(model, [truth], size, device)[0].rgb)[..., 1:]  # from the truth's L alone
     labels, kept = regions_of(truth)
     figures = []
     for label in kept:
-        hints, colour = hint_in(labels == label, truth_ab, size)
+        region = labels == label
+        hints, colour = hint_in(region, lab[..., 1:], size)
+        if not showable(lab[..., 0][region], colour):
+            continue
         after = rgb_to_lab(colorize(model, [truth], size, device, hints=[hints])[0].rgb)[..., 1:]
-        figures.append(leak_and_fill(before, after, colour, labels == label))
+        figures.append(leak_and_fill(before, after, colour, region))
     leak, fill = np.mean(figures, axis=0) if figures else (np.nan, np.nan)
     return float(leak), float(fill), len(figures)
 

@@ -270,6 +270,16 @@ def test_leak_and_fill_score_a_hint_that_stays_in_its_region_and_one_that_spread
     assert abs((hue + 180) % 360 - 180) == pytest.approx(150, abs=1e-3)
 
 
+def test_a_region_that_cannot_show_its_hint_gets_none():
+    from common.regions import showable
+
+    red = np.array([40.0, 20.0], np.float32)
+    assert showable(np.full(50, 55.0), red)  # mid lightness shows it
+    assert not showable(np.full(50, 99.0), red)  # white paper cannot turn red
+    assert not showable(np.full(50, 2.0), red)  # nor can black
+    assert not showable(np.full(50, 97.0), np.array([0.0, -60.0], np.float32))  # nor a pale sky deep blue
+
+
 def test_shipped_hint_model_follows_a_hint_and_more_points_score_better(real_split, tmp_path):
     model_path = ROOT / "pretrained" / "hints.pt"
     from common.checkpoint import load_model
