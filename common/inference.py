@@ -107,10 +107,10 @@ def render(img, L, ab_small, faces=(), stop=None, carry=None, inside=None):
     the hints and the ab without them (`spread.keep_inside`), face patches blended in, `carry` applied (a video's
     colour carried from earlier frames: (L, a, b) -> (a, b)), merged with L, in the input's depth and alpha. A
     set `stop` event ends the work between strips (StoppedError)."""
-    a, b = (upsample(c, L.shape) for c in ab_small)
     if inside is not None:
         hints, auto_small = inside
-        a, b = keep_inside(hints, *(upsample(c, L.shape) for c in auto_small), L, a, b)
+        ab_small = keep_inside(hints, L, auto_small, ab_small)
+    a, b = (upsample(c, L.shape) for c in ab_small)
     if faces:
         blend(a, b, faces)
     if carry is not None:

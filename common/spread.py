@@ -13,12 +13,14 @@ import numpy as np
 from skimage.graph import MCP_Geometric
 from skimage.segmentation import felzenszwalb
 
+from .hints import Hints
+
 SEGMENT_SCALE = 150  # Felzenszwalb's scale on L at 128 px; chosen on training faces and made-up photos, as REACH
 MIN_SEGMENT = 0.02  # share of the picture below which a segment joins a neighbour
 REACH = 14  # pixels at 128 px over which the network's change fades to 1/e beyond a hinted segment
 EDGE_COST = 1.0  # geodesic cost of one unit of L gradient, against 1 for a pixel's step
 AGREEING_HINTS = 5  # hints that agree on one hue turn lift the fading in full from this many
-WORK_SIDE = 256  # segments and distances are worked out at most this size, then upsampled
+WORK_SIDE = 256  # the kept-inside colour is worked out at most this size, then upsampled
 
 
 def agreement(ys, xs, ab, auto):
@@ -49,32 +51,31 @@ def fading(L, inside):
 def hinted_change(L, hints, auto, net):
     """(weight HxW, shift HxWx2) at L's size: the colour is auto + weight * (net - auto) + shift. `auto` and `net`
     are the ab (HxWx2) without and with the hints (a `hints.Hints` in L's pixels)."""
-    shape = L.shape
-    f = min(1.0, WORK_SIDE / max(shape))
-    small = (max(1, round(shape[1] * f)), max(1, round(shape[0] * f)))
-    L_w, auto_w, net_w = (cv2.resize(x, small, interpolation=cv2.INTER_AREA) for x in (L, auto, net))
-    ys = np.minimum((hints.ys * f).astype(int), small[1] - 1)
-    xs = np.minimum((hints.xs * f).astype(int), small[0] - 1)
-    seg = segments(L_w)
+    seg = segments(L)
+    ys, xs = hints.ys, hints.xs
     labels = seg[ys, xs]
     hinted = np.unique(labels)
-    agree = agreement(ys, xs, hints.ab, auto_w)
-    weight = np.maximum(fading(L_w, np.isin(seg, hinted)), agree)
+    agree = agreement(ys, xs, hints.ab, auto)
+    weight = np.maximum(fading(L, np.isin(seg, hinted)), agree)
     shift = np.zeros((*seg.shape, 2), np.float32)
     for label in hinted:
         mine, inside = labels == label, seg == label
-        to_net = (hints.ab[mine] - net_w[ys[mine], xs[mine]]).mean(axis=0)
-        to_auto = (hints.ab[mine] - auto_w[ys[mine], xs[mine]]).mean(axis=0)
+        to_net = (hints.ab[mine] - net[ys[mine], xs[mine]]).mean(axis=0)
+        to_auto = (hints.ab[mine] - auto[ys[mine], xs[mine]]).mean(axis=0)
         weight[inside] = agree
         shift[inside] = agree * to_net + (1 - agree) * to_auto
-    if f < 1:
-        weight, shift = (cv2.resize(x, (shape[1], shape[0]), interpolation=cv2.INTER_LINEAR) for x in (weight, shift))
     return weight, shift
 
 
-def keep_inside(hints, auto_a, auto_b, L, a, b):
-    """The hinted colour (a, b, at L's size) kept inside the hinted objects; `auto_a`, `auto_b`: without hints."""
-    auto, net = np.dstack([auto_a, auto_b]), np.dstack([a, b])
-    weight, shift = hinted_change(L, hints, auto, net)
-    out = auto + weight[..., None] * (net - auto) + shift
-    return out[..., 0], out[..., 1]
+def keep_inside(hints, L, auto, net):
+    """The hinted colour kept inside the hinted objects: ab (2,h,w) at L's size, or at most WORK_SIDE on its long
+    side, for the caller to upsample like any network output (a 24 MP photo needs no full-size fields). `auto` and
+    `net`: the network's ab (2,h,w) without and with the hints (a `hints.Hints` in L's pixels)."""
+    f = min(1.0, WORK_SIDE / max(L.shape))
+    size = (max(1, round(L.shape[1] * f)), max(1, round(L.shape[0] * f)))
+    L_w = cv2.resize(L, size, interpolation=cv2.INTER_AREA)
+    auto_w, net_w = (np.dstack([cv2.resize(c, size, interpolation=cv2.INTER_LINEAR) for c in ab]) for ab in (auto, net))
+    ys = np.minimum((hints.ys * f).astype(int), size[1] - 1)
+    xs = np.minimum((hints.xs * f).astype(int), size[0] - 1)
+    weight, shift = hinted_change(L_w, Hints(ys, xs, hints.ab), auto_w, net_w)
+    return (auto_w + weight[..., None] * (net_w - auto_w) + shift).transpose(2, 0, 1)

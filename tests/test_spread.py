@@ -29,7 +29,7 @@ def test_one_hint_fills_its_object_and_stops_at_the_edge():
     y, x = np.mgrid[0:128, 0:128]
     blob = np.exp(-((x - 32) ** 2 + (y - 64) ** 2) / (2 * 50.0**2)).astype(np.float32)  # a network's block of colour
     net = blob[..., None] * BLUE * 0.6
-    a, b = keep_inside(hint_at(64, 32, BLUE), auto[..., 0], auto[..., 1], L, net[..., 0], net[..., 1])
+    a, b = keep_inside(hint_at(64, 32, BLUE), L, auto.transpose(2, 0, 1), net.transpose(2, 0, 1))
     out = np.dstack([a, b])
     change = np.linalg.norm(out - auto, axis=2)
     left, right = np.s_[:, :64], np.s_[:, 64:]
@@ -48,7 +48,7 @@ def test_hints_that_agree_on_one_turn_of_the_hue_recolour_everywhere():
     hints = Hints(np.array([p[0] for p in points]), np.array([p[1] for p in points]),
                   np.stack([turned * (1 + 0.01 * i) for i in range(len(points))]).astype(np.float32))
     net = np.broadcast_to(turned, (128, 128, 2)).copy()  # the network turned the whole picture
-    a, b = keep_inside(hints, auto[..., 0], auto[..., 1], L, net[..., 0], net[..., 1])
+    a, b = keep_inside(hints, L, auto.transpose(2, 0, 1), net.transpose(2, 0, 1))
     assert np.abs(np.dstack([a, b])[:, 80:] - turned).max() < 2.0  # the right object turned too
 
 
@@ -60,3 +60,12 @@ def test_the_shipped_hint_model_keeps_a_hint_on_its_side_of_an_edge():
     after = rgb_to_lab(colorize(model, [gray], 128, torch.device("cpu"), hints=[hints])[0].rgb)[..., 1:]
     change = np.linalg.norm(after - before, axis=2)
     assert change[:, :64].mean() > 10 and change[:, 72:].sum() / change.sum() < 0.1
+
+
+def test_a_large_photo_is_kept_inside_at_the_work_size_and_left_to_upsample():
+    L = np.repeat(np.repeat(two_objects(), 8, axis=0), 6, axis=1)  # 1024 x 768
+    auto = np.zeros((2, 128, 128), np.float32)
+    net = np.broadcast_to(BLUE[:, None, None] * 0.5, (2, 128, 128)).copy()
+    out = keep_inside(hint_at(512, 192, BLUE), L, auto, net)
+    assert out.shape == (2, 256, 192)
+    assert np.allclose(out[:, 128, 48], BLUE, atol=1) and np.abs(out[:, 128, 170]).max() < 5
