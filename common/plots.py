@@ -110,7 +110,9 @@ def grid_image(rows, columns=("gray", "prediction", "ground truth"), names=None)
     wide as the widest picture at that height (video frames)."""
     cell = max(128, *(img.shape[0] for row in rows for img in row))
     wide = max(round(img.shape[1] * cell / img.shape[0]) for row in rows for img in row)
-    label = 110 if names else 0
+    names = [name[:16] for name in names] if names else []
+    label = max((cv2.getTextSize(name, TEXT["fontFace"], TEXT["fontScale"], TEXT["thickness"])[0][0] + 2 * GAP
+                 for name in names), default=0)
     width = label + len(columns) * (wide + GAP) + GAP
     grid = np.full((HEADER + len(rows) * (cell + GAP), width, 3), 255, np.uint8)
     for c, title in enumerate(columns):
@@ -118,7 +120,7 @@ def grid_image(rows, columns=("gray", "prediction", "ground truth"), names=None)
     for r, row in enumerate(rows):
         y = HEADER + r * (cell + GAP)
         if names:
-            cv2.putText(grid, names[r][:16], (GAP, y + cell // 2), **TEXT)
+            cv2.putText(grid, names[r], (GAP, y + cell // 2), **TEXT)
         for c, img in enumerate(row):
             scale = cell / img.shape[0]
             picture = cv2.resize(img, (round(img.shape[1] * scale), cell), interpolation=cv2.INTER_NEAREST)
