@@ -91,7 +91,11 @@ def repeat(batch):
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__)
     p.add_argument("--data", default="data/split", help="split made by split_data.py (default: %(default)s)")
-    p.add_argument("--net", type=int, choices=sorted(PRESETS), default=3)
+    p.add_argument("--net", choices=[*map(str, sorted(PRESETS)), "unet"], default="3",
+                   help="the report's preset or the U-Net of Network 3's modules (default: %(default)s)")
+    p.add_argument("--amp", choices=["auto", "bf16", "off"], default="auto",
+                   help="bf16 autocast of the forward pass, as train_colorizer.py (default: auto, on CUDA only)")
+    p.add_argument("--compile", action="store_true", help="torch.compile the model, as train_colorizer.py")
     p.add_argument("--batch-size", type=int, default=100)
     p.add_argument("--steps", type=int, default=12, help="timed steps per measurement (default: %(default)s)")
     p.add_argument("--warmup", type=int, default=3, help="untimed steps before each (default: %(default)s)")
@@ -132,10 +136,12 @@ def step_figures(args, device):
     """The three training measurements: the model step alone, with our pipeline, with the naive one."""
     photos = prepared_part(args.data, "train", 128)
     images = photos.stacked()
-    model = Colorizer(PRESETS[args.net]).to(device, memory_format=torch.channels_last)
-    graphed = uses_graphs("auto", device, compile=False)
+    unet = args.net == "unet"
+    model = Colorizer(PRESETS[3 if unet else int(args.net)], unet=unet).to(device, memory_format=torch.channels_last)
+    graphed = uses_graphs("auto", device, args.compile)
     optimizer = make_optimizer(model, 0.01, device, graphed=graphed)
-    step = make_step(model, model, optimizer, device, "auto", graphed)  # what make train runs per batch
+    net = torch.compile(model) if args.compile else model
+    step = make_step(net, model, optimizer, device, args.amp, graphed)  # what make train runs per batch
     ours = TrainBatches(images, args.batch_size, 10, 128, args.seed, device)
     streamed = StreamedBatches(photos, args.batch_size, 10, 128, args.seed, device)
     ready = next(ours.epoch(0))
@@ -147,7 +153,8 @@ def step_figures(args, device):
                       step, args.steps, args.warmup, args.rounds, device)
     model_only, pipeline, naive = sps["model_only"], sps["pipeline"], sps["naive"]
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else f"cpu ({torch.get_num_threads()} threads)"
-    return {"device": name, "net": args.net, "batch_size": args.batch_size, "model_only_sps": model_only,
+    return {"device": name, "net": args.net, "parameters": sum(p.numel() for p in model.parameters()),
+            "amp": args.amp, "compile": args.compile, "batch_size": args.batch_size, "model_only_sps": model_only,
             "pipeline_sps": pipeline, "stream_sps": sps["stream"], "stream_over_pipeline": sps["stream"] / pipeline,
             "naive_sps": naive, "pipeline_over_model": pipeline / model_only,
             "pipeline_over_naive": pipeline / naive, "model_over_naive": model_only / naive,
@@ -155,7 +162,8 @@ def step_figures(args, device):
 
 
 def report(f):
-    print(f"device: {f['device']}, Network {f['net']}, batch {f['batch_size']}")
+    print(f"device: {f['device']}, Network {f['net']} ({f['parameters']:,} parameters), batch {f['batch_size']}, "
+          f"amp {f['amp']}{', compiled' if f['compile'] else ''}")
     print(f"{'measurement':<44}{'samples/s':>12}")
     print(f"{'(1) model step on ready tensors':<44}{f['model_only_sps']:>12.0f}")
     print(f"{'(2) full step, our pipeline':<44}{f['pipeline_sps']:>12.0f}")

@@ -3,6 +3,7 @@ import json
 import pytest
 
 from bench import main as bench_main
+from common.models import PRESETS, Colorizer
 
 
 @pytest.mark.slow
@@ -23,6 +24,18 @@ def test_bench_measures_all_three_and_writes_json(tiny_split, tmp_path, capsys):
     assert figures["full_run_epoch_seconds"] == pytest.approx(
         figures["full_run_step_seconds"] + figures["full_run_extras_seconds"])
     assert 0 < figures["full_run_step_seconds"] < figures["full_run_epoch_seconds"] < figures["full_run_seconds"]
+
+
+@pytest.mark.slow
+def test_bench_times_the_unet_step_that_train_colorizer_runs(tiny_split, tmp_path, capsys):
+    out = tmp_path / "bench.json"
+    bench_main(["--data", str(tiny_split), "--net", "unet", "--amp", "bf16", "--batch-size", "4", "--steps", "1",
+                "--warmup", "1", "--rounds", "1", "--device", "cpu", "--no-full-run", "--json", str(out)])
+    figures = json.loads(out.read_text())
+    unet = sum(p.numel() for p in Colorizer(PRESETS[3], unet=True).parameters())
+    assert figures["parameters"] == unet != sum(p.numel() for p in Colorizer(PRESETS[3]).parameters())
+    assert figures["model_only_sps"] > 0
+    assert f"Network unet ({unet:,} parameters), batch 4, amp bf16" in capsys.readouterr().out
 
 
 def test_unwritable_json_path_is_refused_before_measuring(tiny_split, tmp_path, capsys):
