@@ -17,6 +17,8 @@ EPOCHS  ?= 200
 SCHEDULE ?= none
 DEVICE  ?= auto
 EMA     ?=
+AMP     ?= auto
+COMPILE ?=
 RUNS    ?= runs
 BACKBONE := $(if $(HINTS),unet,$(NET))
 TAG     := $(if $(CLASSIFIER),classifier-)$(if $(HINTS),unet-hints,$(if $(filter unet,$(NET)),unet,net$(NET))$(if $(TANH),-tanh))
@@ -53,7 +55,8 @@ split: data
 train: split
 	$(LAUNCH) train_colorizer.py --data $(SPLIT) --net $(BACKBONE) $(if $(HINTS),--hints) $(if $(TANH),--tanh) \
 		$(if $(CLASSIFIER),--classifier) $(if $(EMA),--ema $(EMA)) --epochs $(EPOCHS) \
-		--lr-schedule $(SCHEDULE) --size $(SIZE) --seed $(SEED) --device $(DEVICE) --out $(OUT)
+		--lr-schedule $(SCHEDULE) --size $(SIZE) --seed $(SEED) --device $(DEVICE) --amp $(AMP) \
+		$(if $(COMPILE),--compile) --out $(OUT)
 
 train-regressor: split
 	$(LAUNCH) train_regressor.py --data $(SPLIT) --epochs $(EPOCHS) --seed $(SEED) --device $(DEVICE) \
