@@ -95,6 +95,11 @@ def to_rgb8(img):
     return np.ascontiguousarray(img[:, :, :3])
 
 
+def upsample(channel, shape):
+    """A network's low-resolution channel at a picture's size (bilinear): every output and map takes this road."""
+    return cv2.resize(channel, (shape[1], shape[0]), interpolation=cv2.INTER_LINEAR)
+
+
 def channel_spread(rgb):
     """Per pixel, how far apart an RGB pixel's channels are: 0 for gray."""
     return rgb.max(axis=2).astype(np.int16) - rgb.min(axis=2)

@@ -15,6 +15,7 @@ from .cli import UserError
 from .color import L_SCALE, lab_to_linear_rgb, lab_to_rgb
 from .faces import blend, crops, find_faces
 from .hints import grid, network_input
+from .images import upsample
 from .spread import keep_inside
 
 GAMUT_STEPS = 8
@@ -87,10 +88,6 @@ def predict(model, L_small, device, hint_grids=None, temperature=None):
 
 def shrink(L, size):
     return cv2.resize(L, (size, size), interpolation=cv2.INTER_AREA)
-
-
-def upsample(channel, shape):
-    return cv2.resize(channel, (shape[1], shape[0]), interpolation=cv2.INTER_LINEAR)
 
 
 class StoppedError(Exception):

@@ -14,6 +14,7 @@ from skimage.graph import MCP_Geometric
 from skimage.segmentation import felzenszwalb
 
 from .hints import Hints
+from .images import upsample
 
 SEGMENT_SCALE = 150  # Felzenszwalb's scale on L at 128 px; chosen on training faces and made-up photos, as REACH
 MIN_SEGMENT = 0.02  # share of the picture below which a segment joins a neighbour
@@ -72,10 +73,10 @@ def keep_inside(hints, L, auto, net):
     side, for the caller to upsample like any network output (a 24 MP photo needs no full-size fields). `auto` and
     `net`: the network's ab (2,h,w) without and with the hints (a `hints.Hints` in L's pixels)."""
     f = min(1.0, WORK_SIDE / max(L.shape))
-    size = (max(1, round(L.shape[1] * f)), max(1, round(L.shape[0] * f)))
-    L_w = cv2.resize(L, size, interpolation=cv2.INTER_AREA)
-    auto_w, net_w = (np.dstack([cv2.resize(c, size, interpolation=cv2.INTER_LINEAR) for c in ab]) for ab in (auto, net))
-    ys = np.minimum((hints.ys * f).astype(int), size[1] - 1)
-    xs = np.minimum((hints.xs * f).astype(int), size[0] - 1)
+    shape = (max(1, round(L.shape[0] * f)), max(1, round(L.shape[1] * f)))
+    L_w = cv2.resize(L, shape[::-1], interpolation=cv2.INTER_AREA)
+    auto_w, net_w = (np.dstack([upsample(c, shape) for c in ab]) for ab in (auto, net))
+    ys = np.minimum((hints.ys * f).astype(int), shape[0] - 1)
+    xs = np.minimum((hints.xs * f).astype(int), shape[1] - 1)
     weight, shift = hinted_change(L_w, Hints(ys, xs, hints.ab), auto_w, net_w)
     return (auto_w + weight[..., None] * (net_w - auto_w) + shift).transpose(2, 0, 1)

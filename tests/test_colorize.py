@@ -181,7 +181,8 @@ def test_gamut_fit_keeps_L_and_matches_the_float64_bisection_within_a_level():
 
 def test_colorize_output_is_within_a_level_of_the_float64_gamut_fit(checkpoints):
     from common.checkpoint import load_model
-    from common.inference import colorize, compose, lightness, predict, shrink, upsample
+    from common.images import upsample
+    from common.inference import colorize, compose, lightness, predict, shrink
 
     model, _ = load_model(checkpoints / "reg.pt", torch.device("cpu"))
     img = photo("rgb")

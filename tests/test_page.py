@@ -20,8 +20,8 @@ from common.checkpoint import load_model
 from common.color import gray8, rgb_to_lab
 from common.faces import find_faces, load_framing
 from common.hints import colour_ab
-from common.images import read_image
-from common.inference import colorize, lightness, predict, shrink, upsample
+from common.images import read_image, upsample
+from common.inference import colorize, lightness, predict, shrink
 from common.web.app import create_app
 from serve import main as serve_main
 from tests.browser import chromium, click_photo, installed, served, updates
