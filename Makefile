@@ -12,6 +12,9 @@ NET     ?= 3
 TANH    ?=
 CLASSIFIER ?=
 HINTS   ?=
+RECOLOUR ?= 0.25
+REGIONS ?= 0
+INIT    ?=
 HINT_POINTS ?= 0 1 2 5 10 20 50 100
 EPOCHS  ?= 200
 SCHEDULE ?= none
@@ -53,7 +56,8 @@ split: data
 	$(PY) split_data.py --src $(DATA) --out $(SPLIT) --seed $(SPLIT_SEED) --size $(SIZE)
 
 train: split
-	$(LAUNCH) train_colorizer.py --data $(SPLIT) --net $(BACKBONE) $(if $(HINTS),--hints) $(if $(TANH),--tanh) \
+	$(LAUNCH) train_colorizer.py --data $(SPLIT) --net $(BACKBONE) $(if $(TANH),--tanh) \
+		$(if $(HINTS),--hints --recolour $(RECOLOUR) --regions $(REGIONS)) $(if $(INIT),--init $(INIT)) \
 		$(if $(CLASSIFIER),--classifier) $(if $(EMA),--ema $(EMA)) --epochs $(EPOCHS) \
 		--lr-schedule $(SCHEDULE) --size $(SIZE) --seed $(SEED) --device $(DEVICE) --amp $(AMP) \
 		$(if $(COMPILE),--compile) --out $(OUT)

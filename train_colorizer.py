@@ -20,6 +20,11 @@ def parse_args(argv=None):
                    help="hint models: the share of training pictures with hints whose hue (hints and target "
                         "alike) is turned by a random angle, so the model learns to follow a hint that "
                         "disagrees with its guess; 0 trains on the true colours only (default: %(default)s)")
+    p.add_argument("--regions", type=float, default=0.0, metavar="SHARE",
+                   help="hint models: the share of the recoloured pictures turned region by region instead of "
+                        "whole: each hint's region of the truth (its pixels of like colour, joined to it) by its "
+                        "own angle and the rest left true, so a hint learns to fill its object and stop at its "
+                        "edge (default: %(default)s)")
     p.add_argument("--classifier", action="store_true",
                    help="the classifier: ab bins, rebalanced soft cross-entropy, annealed-mean decoding "
                         "(default: the report's MSE regression)")
@@ -31,6 +36,9 @@ def parse_args(argv=None):
     args = p.parse_args(argv)
     if args.classifier and args.tanh:
         p.error("--tanh is a regression output; the classifier has none")
+    for flag in ("recolour", "regions"):
+        if not 0 <= getattr(args, flag) <= 1:
+            p.error(f"--{flag} {getattr(args, flag):g}: a share from 0 to 1")
     if args.out == p.get_default("out"):
         args.out = f"runs/{name(args).replace(' ', '-').lower()}"
     return args

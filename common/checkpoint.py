@@ -55,6 +55,15 @@ def load_checkpoint(path, expect=None):
     return state
 
 
+def state_for(path, model):
+    """A checkpoint that holds the very model `model` is (its name and config), to load into it."""
+    state = load_checkpoint(path, expect=[model.name])
+    if build(state["model"], state["config"]).config != model.config:  # older files lack newer defaults
+        raise UserError(f"{path}: holds a {state['model']} with config {state['config']}, but these flags build "
+                        f"{model.config}; use the flags of the run that wrote it")
+    return state
+
+
 def model_from_checkpoint(state, path="checkpoint"):
     try:
         model = build(state["model"], state["config"])

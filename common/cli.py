@@ -106,6 +106,9 @@ def add_training_args(parser, lr, out=None):
                         help="hold out this share of the training images (seeded) to choose best.pt; the test "
                              "split never chooses (default: %(default)s, the report's 675 training images, no best.pt)")
     parser.add_argument("--resume", help="continue from a last.pt of the same run")
+    parser.add_argument("--init", metavar="CHECKPOINT",
+                        help="start from a checkpoint's weights, e.g. pretrained/hints.pt to fine-tune it on your own "
+                             "photos; the flags must build the same model (a classifier's prior is the new photos')")
     parser.add_argument("--ema", type=float, default=0.0, metavar="DECAY",
                         help="keep an exponential moving average of the weights (e.g. 0.999); the per-epoch test "
                              "loss, the samples, model.pt and the final metrics then use it (default: off)")

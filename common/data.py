@@ -111,9 +111,9 @@ def make_target(ab, target):
     return ab.mean(dim=(2, 3)) if target == "mean_ab" else ab
 
 
-def with_hints(L, ab, generator, recolour=0.0):
+def with_hints(L, ab, generator, recolour=0.0, regions=0.0):
     """A hint model's input (L and hints simulated from the batch's own ground truth ab) and its target ab."""
-    hint_ab, mask, ab = simulate(ab, generator, recolour)
+    hint_ab, mask, ab = simulate(L, ab, generator, recolour, regions)
     return network_input(L, hint_ab, mask), ab
 
 
@@ -142,12 +142,12 @@ class TrainBatches:
     """
 
     def __init__(self, images, batch_size=100, augment=10, size=128, seed=42, device="cpu", target="ab",
-                 rank=0, world=1, pipeline="auto", hints=False, recolour=0.0, workers=0):
+                 rank=0, world=1, pipeline="auto", hints=False, recolour=0.0, regions=0.0, workers=0):
         self.pipeline = pipeline_for(pipeline, device)
         self.device = torch.device(device)
         self.batch_size, self.augment, self.size = batch_size, augment, size
         self.seed, self.target, self.rank, self.world = seed, target, rank, world
-        self.hints, self.recolour, self.workers = hints, recolour, workers
+        self.hints, self.recolour, self.regions, self.workers = hints, recolour, regions, workers
         self.images = self.hold(images)
         self.sides = short_side_ratios(self.shapes())
         # torch kernels are launch-bound at one batch of 128 px pictures, so they take several per call
@@ -201,7 +201,7 @@ class TrainBatches:
             L, ab = split_lab(to_lab(rgb).to(self.device, non_blocking=True))
             for L_batch, ab_batch in zip(L.split(part), ab.split(part)):
                 if self.hints:
-                    L_batch, ab_batch = with_hints(L_batch, ab_batch, hint_draws, self.recolour)
+                    L_batch, ab_batch = with_hints(L_batch, ab_batch, hint_draws, self.recolour, self.regions)
                 yield L_batch, make_target(ab_batch, self.target)
 
 
@@ -261,7 +261,7 @@ class StreamedBatches(TrainBatches):
             else:
                 L, ab = split_lab(rgb_to_lab_torch(batch.to(self.device, non_blocking=True)))
             if self.hints:
-                L, ab = with_hints(L, ab, hint_draws, self.recolour)
+                L, ab = with_hints(L, ab, hint_draws, self.recolour, self.regions)
             yield L, make_target(ab, self.target)
 
 

@@ -14,14 +14,13 @@ import torch
 from tqdm import tqdm
 
 from . import STARTED, distributed
-from .checkpoint import checkpoint_state, load_checkpoint, plain_args, save_checkpoint, write_state
+from .checkpoint import checkpoint_state, plain_args, save_checkpoint, state_for, write_state
 from .cli import UserError, keep_freed_memory, resolve_device, seed_everything
 from .color import image_ab
 from .data import EvalBatches, StreamedBatches, TrainBatches
 from .evaluation import evaluate, sample_figure_later, test_loss
 from .files import writable_dir
 from .inference import autocast
-from .models import build
 from .plots import loss_curve, write_json
 from .prepare import default_workers, prepared_part
 
@@ -259,10 +258,7 @@ class Training:
         self.files = EpochFiles(background=self.main and run.device.type == "cuda")
 
     def resume(self, path):
-        state = load_checkpoint(path, expect=[self.model.name])
-        if build(state["model"], state["config"]).config != self.model.config:  # older files lack newer defaults
-            raise UserError(f"{path}: holds a {state['model']} with config {state['config']}, "
-                            f"but this run builds {self.model.config}; use the same flags as the run you resume")
+        state = state_for(path, self.model)
         self.model.load_state_dict(state["state_dict"])
         load_optimizer(self.optimizer, state["optimizer"])
         self.scheduler.load_state_dict(state["scheduler"])
@@ -445,10 +441,12 @@ def ab_chunks(squares, chunk=64):
 
 def batches_for(model, args, device, reader, train_photos, test_photos, val_photos):
     """The run's training batches (this rank's share), and the test and validation batches."""
-    recolour = args.recolour if model.takes_hints else 0.0  # only hint models are trained with recoloured pictures
+    # only hint models are trained with recoloured pictures
+    recolour, regions = (args.recolour, args.regions) if model.takes_hints else (0.0, 0.0)
     options = dict(batch_size=args.batch_size, augment=args.augment, size=args.size, seed=args.seed, device=device,
                    target=model.target, rank=distributed.rank(), world=distributed.world_size(), pipeline=args.pipeline,
-                   hints=model.takes_hints, recolour=recolour, workers=data_workers(args.workers, device))
+                   hints=model.takes_hints, recolour=recolour, regions=regions,
+                   workers=data_workers(args.workers, device))
     if reader == "memory":
         train = TrainBatches(train_photos.stacked(), **options)
     else:
@@ -474,6 +472,8 @@ def train_from_args(make_model, args, title, extra_metrics=None):
     reader = reader_for(args.reader, train_photos)
     seed_everything(args.seed)
     model = make_model()
+    if args.init and not args.resume:
+        model.load_state_dict(state_for(args.init, model)["state_dict"])
     if model.learns_prior and not args.resume:  # a resumed run loads its prior with the weights
         model.set_prior(ab_chunks(spread_sample(train_photos)))
     train, test, val = batches_for(model, args, device, reader, train_photos, test_photos, val_photos)

@@ -9,10 +9,11 @@ hint picture or typed as X,Y,COLOUR.
 import math
 from typing import NamedTuple
 
+import cv2
 import numpy as np
 import torch
 
-from .color import AB_SCALE, rgb_to_lab
+from .color import AB_SCALE, L_SCALE, rgb_to_lab
 
 GEOMETRIC_P = 1 / 8  # points per picture ~ geometric: 7 on average, 1 picture in 8 without any
 MAX_SIDE = 9  # simulated patches are squares of side 1..MAX_SIDE pixels
@@ -20,6 +21,7 @@ EVAL_SIDE = 3  # evaluation patches: 3x3 at 128 px covers the share of Zhang et 
 EVAL_POINTS = 100  # evaluation draws this many points per picture once and uses the first N
 EVAL_SEED = 2017
 TEST_LOSS_SEED = 7  # the simulated hints of the per-epoch test loss, the same every epoch
+REGION_REACH = (20.0, 10.0, 10.0)  # a hint's region: pixels joined to it within this much of its L, a and b
 
 
 class Hints(NamedTuple):
@@ -101,25 +103,66 @@ def paint(ab, points):
 
 
 def turn_hue(ab, angle):
-    """ab (N,2,H,W) turned by an angle (N,) in radians about the gray axis: hue changes, chroma and L stay."""
-    c, s = torch.cos(angle).to(ab)[:, None, None], torch.sin(angle).to(ab)[:, None, None]
+    """ab (N,2,H,W) turned about the gray axis by an angle in radians, one per picture (N,) or per pixel
+    (N,H,W): hue changes, chroma and L stay."""
+    angle = angle.to(ab)
+    angle = angle[:, None, None] if angle.dim() == 1 else angle
+    c, s = torch.cos(angle), torch.sin(angle)
     a, b = ab.unbind(1)
     return torch.stack([a * c - b * s, a * s + b * c], dim=1)
 
 
-def simulate(ab, generator, recolour=0.0):
-    """Simulated training hints for a batch of ground-truth ab (N,2,H,W): `paint` at `simulated_points`.
+def hint_regions(L, ab, points):
+    """The regions of one picture's hints in its truth: each hint's centre flood-filled over the pixels within
+    REGION_REACH of its own L, a and b (the truth slightly blurred), regions apart. L (1,H,W) / L_SCALE and ab
+    (2,H,W) raw, on the CPU; points: (top, left, side, valid) of this picture, each (K,). Returns a label map (H,W)
+    int: 0 outside every region, k + 1 in the region of the k-th new one (a hint inside an earlier region shares
+    it), and the number of regions."""
+    lab = torch.cat([L * L_SCALE, ab]).permute(1, 2, 0).numpy().astype(np.float32)
+    lab = cv2.GaussianBlur(lab, (0, 0), 1.0)
+    mask = np.zeros((lab.shape[0] + 2, lab.shape[1] + 2), np.uint8)
+    top, left, side, valid = points
+    count = 0
+    for t, lft, s in zip(top[valid].tolist(), left[valid].tolist(), side[valid].tolist()):
+        y, x = t + s // 2, lft + s // 2
+        if mask[y + 1, x + 1] or count == 255:
+            continue
+        count += 1
+        cv2.floodFill(lab, mask, (x, y), 0, REGION_REACH, REGION_REACH,
+                      4 | cv2.FLOODFILL_FIXED_RANGE | cv2.FLOODFILL_MASK_ONLY | (count << 8))
+    return torch.from_numpy(mask[1:-1, 1:-1].astype(np.int64)), count
+
+
+def region_angles(L, ab, points, generator):
+    """A per-pixel turn (H,W) for one picture: each hint's region turned by its own random angle, the rest 0."""
+    labels, count = hint_regions(L.cpu(), ab.cpu(), [t.cpu() for t in points])
+    angles = torch.cat([torch.zeros(1, dtype=torch.float64),
+                        torch.rand(count, generator=generator, dtype=torch.float64) * 2 * math.pi])
+    return angles[labels]
+
+
+def simulate(L, ab, generator, recolour=0.0, regions=0.0):
+    """Simulated training hints for a batch (L (N,1,H,W) / L_SCALE, ground-truth ab (N,2,H,W)): `paint` at
+    `simulated_points`.
 
     With `recolour`, that share of the pictures that get hints first has its hue turned by a uniform random
     angle, hints and target alike. On face crops the truth's hints almost always say what the model would
     guess anyway, so a model trained on them alone learns to trust its guess over a hint that disagrees;
     recoloured pictures can only be coloured right by following their hints, and pictures without hints
-    keep the true colours, so automatic colorization learns the real ones. Returns (hint ab, mask, target ab).
+    keep the true colours, so automatic colorization learns the real ones. With `regions`, that share of the
+    turned pictures is turned by region instead (`hint_regions`, each by its own angle, the rest left true), so
+    a hint is rewarded for filling its object and stopping at the object's edge. Returns (hint ab, mask, target
+    ab).
     """
     points = simulated_points(len(ab), ab.shape[-1], generator)
     if recolour > 0:
         turned = (torch.rand(len(ab), generator=generator) < recolour) & points[3].any(dim=1)
         angle = torch.rand(len(ab), generator=generator, dtype=torch.float64) * 2 * math.pi * turned
+        if regions > 0:
+            by_region = turned & (torch.rand(len(ab), generator=generator) < regions)
+            angle = angle[:, None, None].expand(-1, *ab.shape[-2:]).clone()
+            for n in by_region.nonzero()[:, 0].tolist():
+                angle[n] = region_angles(L[n], ab[n], [t[n] for t in points], generator)
         ab = turn_hue(ab, angle.to(ab.device))
     return (*paint(ab, points), ab)
 

@@ -19,6 +19,7 @@ from common.hints import (
     from_points,
     geometric_counts,
     grid,
+    hint_regions,
     paint,
     parse_point,
     point_hints,
@@ -77,7 +78,7 @@ def test_simulated_hints_follow_the_geometric_count_and_hold_the_patch_means():
         assert mask[n, 0, t:t + s, lft:lft + s].all()
     assert mask.sum() <= (side**2 * valid).sum()  # nothing outside the patches
     assert mask[~valid.any(dim=1)].sum() == 0  # pictures drawn without points get none
-    again = simulate(ab, torch.Generator().manual_seed(1))
+    again = simulate(torch.rand(64, 1, 32, 32), ab, torch.Generator().manual_seed(1))
     assert torch.equal(again[1], mask) and torch.equal(again[2], ab)
 
 
@@ -91,7 +92,7 @@ def test_one_lone_patch_holds_exactly_the_truths_mean():
 
 def test_recoloured_pictures_turn_hue_and_keep_chroma_and_only_pictures_with_hints_turn():
     ab = (torch.randn(400, 2, 1, 1) * 30).expand(-1, -1, 16, 16).contiguous()  # one colour per picture
-    hint_ab, mask, target = simulate(ab, torch.Generator().manual_seed(2), recolour=1.0)
+    hint_ab, mask, target = simulate(torch.rand(400, 1, 16, 16), ab, torch.Generator().manual_seed(2), recolour=1.0)
     turned = ~torch.isclose(target, ab, atol=1e-3).all(dim=(1, 2, 3))
     with_points = mask.flatten(1).any(dim=1)
     assert torch.equal(turned, with_points) and 0.8 < turned.float().mean() < 0.95
@@ -99,6 +100,58 @@ def test_recoloured_pictures_turn_hue_and_keep_chroma_and_only_pictures_with_hin
     on = mask.expand_as(ab)
     assert torch.allclose(hint_ab[on], target[on], atol=1e-3)  # hints tell the new colours
     assert (hint_ab - ab)[on].abs().mean() > 10
+
+
+def halves(n, size=32):
+    """n pictures, each of two flat halves (left and right) unlike in L, a and b, with a hard edge between."""
+    generator = torch.Generator().manual_seed(5)
+    L = torch.full((n, 1, size, size), 0.4)
+    L[..., size // 2:] = 0.7
+    ab = torch.zeros(n, 2, size, size)
+    for half, cols in enumerate((slice(0, size // 2), slice(size // 2, None))):
+        angle = torch.rand(n, 1, 1, generator=generator) * 2 * torch.pi + half * torch.pi
+        ab[:, 0, :, cols], ab[:, 1, :, cols] = 40 * torch.cos(angle), 40 * torch.sin(angle)
+    return L, ab
+
+
+def hue(ab):
+    return torch.atan2(ab[1], ab[0])
+
+
+def test_a_hints_region_is_its_flat_half_and_a_hint_inside_it_shares_it():
+    L, ab = halves(1)
+    points = (torch.tensor([10, 12, 4]), torch.tensor([3, 7, 20]), torch.tensor([3, 1, 5]), torch.ones(3, dtype=bool))
+    labels, count = hint_regions(L[0], ab[0], points)
+    assert count == 2  # the second hint lies in the first one's half
+    left, right = labels[:, :16], labels[:, 16:]
+    assert (left != 2).all() and (right != 1).all()  # a region stops at the edge
+    assert (left == 1).float().mean() > 0.9 and (right == 2).float().mean() > 0.9  # and fills its half
+
+
+def test_region_turns_change_only_the_halves_that_hold_a_hint_each_by_its_own_angle():
+    L, ab = halves(300)
+    hint_ab, mask, target = simulate(L, ab, torch.Generator().manual_seed(3), recolour=1.0, regions=1.0)
+    assert torch.allclose(target.norm(dim=1), ab.norm(dim=1), rtol=1e-4, atol=1e-3)  # hue turns, chroma stays
+    changed = (target - ab).norm(dim=1) > 1e-3  # (N,H,W)
+    top, left, side, valid = simulated_points(len(ab), 32, torch.Generator().manual_seed(3))  # simulate's own
+    centres = torch.where(valid, left + side // 2, -100)  # the columns its hints' regions grow from
+    both = 0
+    for n in range(len(ab)):
+        near = [(centres[n] < 19) & (centres[n] >= 0), centres[n] >= 13]  # the edge's blur spans 3 columns
+        clear = [(centres[n] >= 0) & (centres[n] < 13), centres[n] >= 19]
+        for cols, close, inside in zip((slice(0, 16), slice(16, 32)), near, clear):
+            share = changed[n, :, cols].float().mean()
+            if inside.any():
+                assert share > 0.85, n  # a hinted half turns
+            elif not close.any():
+                assert share == 0, n  # an unhinted half keeps its true colours
+        if all(c.any() for c in clear):
+            both += 1
+            turns = [hue(target[n, :, 16, c]) - hue(ab[n, :, 16, c]) for c in (8, 24)]
+            assert torch.cos(turns[0] - turns[1]) < 1 - 1e-6  # each region by its own angle
+    assert both > 100
+    on = mask.expand_as(ab)
+    assert (hint_ab - ab)[on].abs().mean() > 10  # hints tell the new colours
 
 
 def test_evaluation_points_are_fixed_nested_3x3_and_the_same_for_every_call():

@@ -135,3 +135,18 @@ def test_averaged_weights_are_kept_scored_and_resumed_exactly(tiny_split, tmp_pa
         colorizer_main([*run, "--out", str(tmp_path / "plain"), "--epochs", "2", "--resume",
                         str(tmp_path / "plain" / "last.pt")])
     assert "holds no averaged weights" in capsys.readouterr().err
+
+
+def test_init_starts_from_a_checkpoints_weights_and_refuses_another_model(tiny_split, tmp_path, capsys):
+    run = ["--data", str(tiny_split), "--net", "1", *SMALL]
+    colorizer_main([*run, "--out", str(tmp_path / "first"), "--epochs", "4"])
+    first = tmp_path / "first" / "model.pt"
+    colorizer_main([*run, "--out", str(tmp_path / "tuned"), "--epochs", "1", "--init", str(first)])
+    colorizer_main([*run, "--out", str(tmp_path / "fresh"), "--epochs", "1"])
+    tuned, fresh, trained = (history(tmp_path / n)["train_loss"] for n in ("tuned", "fresh", "first"))
+    assert fresh[0] == trained[0]  # the same seed: without --init the first epoch is the first run's
+    assert tuned[0] < trained[2]  # with it, training goes on from where the first run got to
+    with pytest.raises(SystemExit):
+        colorizer_main([*run[:2], "--net", "2", *SMALL, "--out", str(tmp_path / "other"), "--epochs", "1",
+                        "--init", str(first)])
+    assert "these flags build" in capsys.readouterr().err
