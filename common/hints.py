@@ -134,8 +134,9 @@ def hint_regions(L, ab, points):
 
 
 def region_angles(L, ab, points, generator):
-    """A per-pixel turn (H,W) for one picture: each hint's region turned by its own random angle, the rest 0."""
-    labels, count = hint_regions(L.cpu(), ab.cpu(), [t.cpu() for t in points])
+    """A per-pixel turn (H,W) for one picture (on the CPU): each hint's region turned by its own random angle, the
+    rest 0."""
+    labels, count = hint_regions(L, ab, points)
     angles = torch.cat([torch.zeros(1, dtype=torch.float64),
                         torch.rand(count, generator=generator, dtype=torch.float64) * 2 * math.pi])
     return angles[labels]
@@ -161,8 +162,9 @@ def simulate(L, ab, generator, recolour=0.0, regions=0.0):
         if regions > 0:
             by_region = turned & (torch.rand(len(ab), generator=generator) < regions)
             angle = angle[:, None, None].expand(-1, *ab.shape[-2:]).clone()
-            for n in by_region.nonzero()[:, 0].tolist():
-                angle[n] = region_angles(L[n], ab[n], [t[n] for t in points], generator)
+            picked = by_region.nonzero()[:, 0]
+            for n, L_n, ab_n in zip(picked.tolist(), L[picked].cpu(), ab[picked].cpu()):  # one copy off the device
+                angle[n] = region_angles(L_n, ab_n, [t[n] for t in points], generator)
         ab = turn_hue(ab, angle.to(ab.device))
     return (*paint(ab, points), ab)
 
