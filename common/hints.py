@@ -105,9 +105,8 @@ def paint(ab, points):
 def turn_hue(ab, angle):
     """ab (N,2,H,W) turned about the gray axis by an angle in radians, one per picture (N,) or per pixel
     (N,H,W): hue changes, chroma and L stay."""
-    angle = angle.to(ab)
     angle = angle[:, None, None] if angle.dim() == 1 else angle
-    c, s = torch.cos(angle), torch.sin(angle)
+    c, s = torch.cos(angle).to(ab), torch.sin(angle).to(ab)
     a, b = ab.unbind(1)
     return torch.stack([a * c - b * s, a * s + b * c], dim=1)
 
