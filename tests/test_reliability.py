@@ -91,7 +91,7 @@ def test_resume_with_other_architecture_is_refused(tiny_split, tmp_path, capsys)
         colorizer_main([*RUN[1:], "--data", str(tiny_split), "--out", str(tmp_path / "r"), "--epochs", "2",
                         "--resume", str(tmp_path / "other.pt")])
     err = capsys.readouterr().err
-    assert e.value.code == 2 and err.count("\n") == 1 and "other.pt" in err and "use the flags of the run that wrote it" in err
+    assert e.value.code == 2 and err.count("\n") == 1 and "other.pt" in err and "the flags of the run" in err
 
 
 @pytest.mark.skipif(os.geteuid() == 0, reason="root can write anywhere")

@@ -137,6 +137,7 @@ def test_averaged_weights_are_kept_scored_and_resumed_exactly(tiny_split, tmp_pa
     assert "holds no averaged weights" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_init_starts_from_a_checkpoints_weights_and_refuses_another_model(tiny_split, tmp_path, capsys):
     run = ["--data", str(tiny_split), "--net", "1", *SMALL]
     colorizer_main([*run, "--out", str(tmp_path / "first"), "--epochs", "4"])
