@@ -12,8 +12,8 @@ NET     ?= 3
 TANH    ?=
 CLASSIFIER ?=
 HINTS   ?=
-RECOLOUR ?= 0.25
-REGIONS ?= 0
+RECOLOUR ?=
+REGIONS ?=
 INIT    ?=
 HINT_POINTS ?= 0 1 2 5 10 20 50 100
 EPOCHS  ?= 200
@@ -57,7 +57,7 @@ split: data
 
 train: split
 	$(LAUNCH) train_colorizer.py --data $(SPLIT) --net $(BACKBONE) $(if $(TANH),--tanh) \
-		$(if $(HINTS),--hints --recolour $(RECOLOUR) --regions $(REGIONS)) $(if $(INIT),--init $(INIT)) \
+		$(if $(HINTS),--hints $(if $(RECOLOUR),--recolour $(RECOLOUR)) $(if $(REGIONS),--regions $(REGIONS))) $(if $(INIT),--init $(INIT)) \
 		$(if $(CLASSIFIER),--classifier) $(if $(EMA),--ema $(EMA)) --epochs $(EPOCHS) \
 		--lr-schedule $(SCHEDULE) --size $(SIZE) --seed $(SEED) --device $(DEVICE) --amp $(AMP) \
 		$(if $(COMPILE),--compile) --out $(OUT)
