@@ -28,7 +28,7 @@ TAG     := $(if $(CLASSIFIER),classifier-)$(if $(HINTS),unet-hints,$(if $(filter
 OUT     ?= $(RUNS)/$(TAG)
 NPROC   ?=
 LAUNCH  := $(if $(NPROC),$(VENV)/bin/torchrun --standalone --nproc_per_node=$(NPROC),$(PY))
-CHECKPOINT ?= pretrained/$(if $(HINTS),hints,$(if $(TANH),tanh,$(if $(CLASSIFIER),classifier,$(if $(filter unet,$(NET)),unet,network3)))).pt
+CHECKPOINT ?= pretrained/$(if $(HINTS),hints,$(if $(TANH),tanh,$(if $(CLASSIFIER),$(if $(filter unet,$(NET)),unet_classifier,classifier),$(if $(filter unet,$(NET)),unet,network3)))).pt
 export DATA
 
 PORT    ?= 8000
@@ -71,8 +71,8 @@ test: split
 		$(if $(HINTS),--hints $(HINT_POINTS)) --out $(RUNS)/test-$(basename $(notdir $(CHECKPOINT)))
 
 compare: split
-	$(PY) test_colorizer.py --data $(SPLIT) --checkpoint pretrained/unet.pt pretrained/network3.pt \
-		pretrained/classifier.pt pretrained/tanh.pt --temperature 0.38 1 --device $(DEVICE) --out $(RUNS)/compare
+	$(PY) test_colorizer.py --data $(SPLIT) --checkpoint pretrained/unet_classifier.pt pretrained/unet.pt \
+		pretrained/network3.pt pretrained/classifier.pt pretrained/tanh.pt --temperature 0.38 1 --device $(DEVICE) --out $(RUNS)/compare
 
 EXP     := $(RUNS)/experiments
 experiments: split
@@ -84,8 +84,8 @@ experiments: split
 	$(PY) experiments.py $(foreach s,$(SEEDS),$(foreach m,net1 net2 net3 classifier,$(EXP)/$(m)-seed$(s))) \
 		--out $(EXP)/results.md
 
-# the automatic U-Net models, regression and classifier, once per seed, e.g. the shipped unet.pt's recipe:
-# make experiments-unet EPOCHS=30 SCHEDULE=cosine EMA=0.995 SEEDS="42 43 44"
+# the automatic U-Net models, regression and classifier, once per seed; the recipe of the shipped unet.pt and
+# unet_classifier.pt: make experiments-unet EPOCHS=200 SCHEDULE=cosine EMA=0.999 AMP=bf16 COMPILE=1 SEEDS="42 43 44"
 experiments-unet: split
 	for s in $(SEEDS); do \
 	  $(MAKE) --no-print-directory train NET=unet TANH= HINTS= CLASSIFIER= SEED=$$s OUT=$(EXP)/unet-seed$$s || exit 1; \

@@ -21,8 +21,8 @@ def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__)
     p.add_argument("inputs", nargs="+", metavar="INPUT", help="image files and/or folders (searched recursively)")
     p.add_argument("-o", "--out", required=True, help="output folder (created if missing)")
-    p.add_argument("--checkpoint", help="model (default: the best shipped one in pretrained/, unet.pt; with hints, "
-                   "hints.pt; with --confidence, classifier.pt)")
+    p.add_argument("--checkpoint", help="model (default: the best shipped one in pretrained/, unet_classifier.pt; with "
+                   "hints, hints.pt)")
     p.add_argument("--hints", type=Path, metavar="PATH",
                    help="a hint picture painted over a copy of the photo in any editor (any scale, same aspect "
                         "ratio): every opaque pixel of a PNG with transparency, or every non-gray pixel of an RGB "

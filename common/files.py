@@ -10,17 +10,18 @@ from .cli import UserError
 REPOSITORY = Path(__file__).resolve().parent.parent
 PRETRAINED = REPOSITORY / "pretrained"  # the shipped checkpoints and the faces' framing
 PAGE = Path(__file__).resolve().parent / "web" / "page"  # the web page's static files
-AUTOMATIC = ("unet.pt", "classifier.pt", "network3.pt")  # the automatic models, the default first
+AUTOMATIC = ("unet_classifier.pt", "unet.pt", "classifier.pt", "network3.pt")  # the automatic models, the default first
+CLASSIFIERS = ("unet_classifier.pt", "classifier.pt")  # the automatic models with bins (a confidence map), best first
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp"}
 VIDEO_SUFFIXES = {".mp4", ".mov", ".mkv", ".avi", ".webm", ".m4v"}
 
 
 def default_model(folder=PRETRAINED, hints=False, bins=False):
-    """The model used when none is named: the hint model for hints, the classifier where its bins are needed (a
+    """The model used when none is named: the hint model for hints, a classifier where its bins are needed (a
     confidence map), else the first automatic model shipped in `folder` (a copy of pretrained/ may hold only
     some)."""
-    names = ("hints.pt",) * hints + ("classifier.pt",) * bins + AUTOMATIC
+    names = ("hints.pt",) * hints + CLASSIFIERS * bins + AUTOMATIC
     return next((folder / name for name in names if (folder / name).is_file()), folder / AUTOMATIC[0])
 
 

@@ -12,7 +12,7 @@ PRETRAINED = ROOT / "pretrained"
 
 
 @pytest.mark.parametrize("name,model", [("network3", "colorizer"), ("tanh", "colorizer"), ("classifier", "classifier"),
-                                        ("unet", "colorizer")])
+                                        ("unet", "colorizer"), ("unet_classifier", "classifier")])
 def test_shipped_weights_load_with_their_metrics(name, model):
     state = load_checkpoint(PRETRAINED / f"{name}.pt")
     assert state["model"] == model and state["metrics"]["images"] == 75
@@ -44,13 +44,25 @@ def test_shipped_classifier_is_accurate_and_as_colourful_as_the_truth(real_split
 
 
 def test_the_default_is_the_first_automatic_model_shipped_and_the_one_asked_for_otherwise(tmp_path):
-    assert colorize_args(["photo.jpg", "-o", "out"]).checkpoint == PRETRAINED / "unet.pt"
+    assert colorize_args(["photo.jpg", "-o", "out"]).checkpoint == PRETRAINED / "unet_classifier.pt"
     assert colorize_args(["photo.jpg", "-o", "out", "--hint", "1,1,red"]).checkpoint == PRETRAINED / "hints.pt"
-    assert colorize_args(["photo.jpg", "-o", "out", "--confidence"]).checkpoint == PRETRAINED / "classifier.pt"
-    for name in ("network3.pt", "classifier.pt"):  # a copy of pretrained/ without unet.pt
+    assert colorize_args(["photo.jpg", "-o", "out", "--confidence"]).checkpoint == PRETRAINED / "unet_classifier.pt"
+    for name in ("unet.pt", "network3.pt", "classifier.pt"):  # a copy of pretrained/ without the default
         (tmp_path / name).write_bytes(b"")
-    assert default_model(tmp_path) == tmp_path / "classifier.pt"
-    assert default_model(tmp_path, hints=True) == tmp_path / "classifier.pt"
+    assert default_model(tmp_path) == tmp_path / "unet.pt"
+    assert default_model(tmp_path, bins=True) == tmp_path / "classifier.pt"  # a confidence map needs bins
+    assert default_model(tmp_path, hints=True) == tmp_path / "unet.pt"
+
+
+def test_shipped_default_beats_network3_and_is_as_colourful_as_the_truth(real_split, tmp_path):
+    evaluate_main(["--checkpoint", str(PRETRAINED / "unet_classifier.pt"), str(PRETRAINED / "network3.pt"), "--data",
+                   str(real_split), "--out", str(tmp_path), "--device", "cpu"])
+    metrics = json.loads((tmp_path / "unet_classifier" / "metrics.json").read_text())["metrics"]
+    recorded = load_checkpoint(PRETRAINED / "unet_classifier.pt")["metrics"]
+    assert metrics["mse_ab"] == pytest.approx(recorded["mse_ab"], abs=0.01)
+    assert abs(metrics["colourfulness"] - metrics["colourfulness_truth"]) <= 0.02 * metrics["colourfulness_truth"]
+    paired = json.loads((tmp_path / "comparison.json").read_text())["network3"]["mse_ab"]
+    assert paired["difference"] > 0 and paired["ci95"][0] > 0  # network3's ab MSE minus the default's, above 0
 
 
 def test_shipped_unet_is_more_accurate_than_network3_on_the_same_pictures(real_split, tmp_path):

@@ -38,7 +38,7 @@ from ..checkpoint import load_model, training_size
 from ..cli import UserError
 from ..color import gray8, lab_to_rgb
 from ..faces import FRAMING_FILE, find_faces, load_framing
-from ..files import IMAGE_SUFFIXES, PAGE, default_model
+from ..files import CLASSIFIERS, IMAGE_SUFFIXES, PAGE, default_model
 from ..hints import parse_point, point_hints
 from ..images import ImageError, read_photo
 from ..inference import StoppedError, check, colorize_later, fit_gamut, lightness, predict, shrink
@@ -180,10 +180,10 @@ def plain_name(state):
         return "One mean colour for the whole photo (regressor)"
     if config.get("hints"):
         return "Follows the colours you click (hint model)"
-    if state["model"] == "classifier":
-        return "Vivid colours (classifier)"
     net = "U-Net" if config.get("unet") else next(
         (f"Network {k}" for k, v in PRESETS.items() if list(v) == list(config["features"])), "custom network")
+    if state["model"] == "classifier":
+        return f"Vivid colours ({net} classifier)"
     return f"Calm colours ({net}{', tanh output' if config.get('tanh') else ''})"
 
 
@@ -363,7 +363,7 @@ class Page:
         model, state, lock = self.models.get(name)
         if not model.has_bins:
             raise BadRequestError(f"{name} is not a classification model; suggestions come from one such as "
-                                  "classifier.pt")
+                                  f"{CLASSIFIERS[0]}")
         if name not in photo["logits"]:
             with lock:
                 logits, _ = predict(model, [shrink(photo["L"], training_size(state))], self.device)
