@@ -72,7 +72,8 @@ test: split
 
 compare: split
 	$(PY) test_colorizer.py --data $(SPLIT) --checkpoint pretrained/unet_classifier.pt pretrained/unet.pt \
-		pretrained/network3.pt pretrained/classifier.pt pretrained/tanh.pt --temperature 0.38 1 --device $(DEVICE) --out $(RUNS)/compare
+		pretrained/network3.pt pretrained/classifier.pt pretrained/tanh.pt --temperature 0.38 1 \
+		--device $(DEVICE) --out $(RUNS)/compare
 
 EXP     := $(RUNS)/experiments
 experiments: split
