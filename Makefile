@@ -28,7 +28,7 @@ TAG     := $(if $(CLASSIFIER),classifier-)$(if $(HINTS),unet-hints,$(if $(filter
 OUT     ?= $(RUNS)/$(TAG)
 NPROC   ?=
 LAUNCH  := $(if $(NPROC),$(VENV)/bin/torchrun --standalone --nproc_per_node=$(NPROC),$(PY))
-CHECKPOINT ?= pretrained/$(if $(HINTS),hints,$(if $(TANH),tanh,$(if $(CLASSIFIER),$(if $(filter unet,$(NET)),unet_classifier,classifier),$(if $(filter unet,$(NET)),unet,network3)))).pt
+CHECKPOINT ?= pretrained/$(if $(HINTS),hints,$(if $(TANH),tanh,$(if $(filter unet,$(NET)),unet$(if $(CLASSIFIER),_classifier),$(if $(CLASSIFIER),classifier,network3)))).pt
 export DATA
 
 PORT    ?= 8000

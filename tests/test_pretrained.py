@@ -54,21 +54,22 @@ def test_the_default_is_the_first_automatic_model_shipped_and_the_one_asked_for_
     assert default_model(tmp_path, hints=True) == tmp_path / "unet.pt"
 
 
-def test_shipped_default_beats_network3_and_is_as_colourful_as_the_truth(real_split, tmp_path):
-    evaluate_main(["--checkpoint", str(PRETRAINED / "unet_classifier.pt"), str(PRETRAINED / "network3.pt"), "--data",
-                   str(real_split), "--out", str(tmp_path), "--device", "cpu"])
-    metrics = json.loads((tmp_path / "unet_classifier" / "metrics.json").read_text())["metrics"]
-    recorded = load_checkpoint(PRETRAINED / "unet_classifier.pt")["metrics"]
-    assert metrics["mse_ab"] == pytest.approx(recorded["mse_ab"], abs=0.01)
-    assert abs(metrics["colourfulness"] - metrics["colourfulness_truth"]) <= 0.02 * metrics["colourfulness_truth"]
+def shipped_against_network3(name, split, tmp_path):
+    """`name`'s metrics from the PNGs, checked against those it recorded and against network3.pt's on the same
+    pictures: network3's ab MSE minus `name`'s, its interval above 0."""
+    evaluate_main(["--checkpoint", str(PRETRAINED / f"{name}.pt"), str(PRETRAINED / "network3.pt"), "--data",
+                   str(split), "--out", str(tmp_path), "--device", "cpu"])
+    metrics = json.loads((tmp_path / name / "metrics.json").read_text())["metrics"]
+    assert metrics["mse_ab"] == pytest.approx(load_checkpoint(PRETRAINED / f"{name}.pt")["metrics"]["mse_ab"], abs=0.01)
     paired = json.loads((tmp_path / "comparison.json").read_text())["network3"]["mse_ab"]
-    assert paired["difference"] > 0 and paired["ci95"][0] > 0  # network3's ab MSE minus the default's, above 0
+    assert paired["difference"] > 0 and paired["ci95"][0] > 0
+    return metrics
+
+
+def test_shipped_default_beats_network3_and_is_as_colourful_as_the_truth(real_split, tmp_path):
+    metrics = shipped_against_network3("unet_classifier", real_split, tmp_path)
+    assert abs(metrics["colourfulness"] - metrics["colourfulness_truth"]) <= 0.02 * metrics["colourfulness_truth"]
 
 
 def test_shipped_unet_is_more_accurate_than_network3_on_the_same_pictures(real_split, tmp_path):
-    evaluate_main(["--checkpoint", str(PRETRAINED / "unet.pt"), str(PRETRAINED / "network3.pt"), "--data",
-                   str(real_split), "--out", str(tmp_path), "--device", "cpu"])
-    metrics = json.loads((tmp_path / "unet" / "metrics.json").read_text())["metrics"]
-    assert metrics["mse_ab"] == pytest.approx(load_checkpoint(PRETRAINED / "unet.pt")["metrics"]["mse_ab"], abs=0.01)
-    paired = json.loads((tmp_path / "comparison.json").read_text())["network3"]["mse_ab"]
-    assert paired["difference"] > 0 and paired["ci95"][0] > 0  # network3's ab MSE minus unet's, the interval above 0
+    shipped_against_network3("unet", real_split, tmp_path)
