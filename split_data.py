@@ -1,6 +1,8 @@
 """Split a folder of photos into train and test with scikit-learn, reproducibly, record how in split.json (no
 photo is copied), and prepare both parts for training once: decoded on every core, short side resized to
---size, stored for random access (common/prepare.py)."""
+--size, stored for random access (common/prepare.py). With --within, split the training photos of a split
+instead: its test part is then a validation part, for choices (a classifier's temperature) that must never see
+the test split."""
 import argparse
 import json
 import shutil
@@ -12,13 +14,15 @@ from common.cli import UserError, guarded
 from common.files import list_images, split_parts
 from common.prepare import default_workers, prepare
 
-SETTINGS = ("seed", "test_size", "train", "test")
+SETTINGS = ("seed", "test_size", "train", "test", "within")
 
 
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__)
     p.add_argument("--src", help="folder of photos (default: the source of the split already in --out, else "
                                  "data/face_images)")
+    p.add_argument("--within", metavar="SPLIT",
+                   help="split the training photos of this split (made by split_data.py) into train and validation")
     p.add_argument("--out", default="data/split", help="where split.json and prepared/ go (default: %(default)s)")
     p.add_argument("--test-size", type=float, default=0.1, help="fraction held out for testing (default: %(default)s)")
     p.add_argument("--seed", type=int, default=42, help="random seed of the split (default: %(default)s)")
@@ -28,24 +32,37 @@ def parse_args(argv=None):
     p.add_argument("--workers", type=int, default=default_workers(),
                    help="processes that prepare the photos (default: every core, %(default)s)")
     p.add_argument("--force", action="store_true", help="replace an existing split made with other settings")
-    return p.parse_args(argv)
+    args = p.parse_args(argv)
+    if args.within and args.src:
+        p.error("--within splits the source of that split; give --src or --within, not both")
+    return args
 
 
-def make_split(src, test_size, seed):
-    names = [p.name for p in list_images(src)]
+def make_split(src, names, within, test_size, seed):
     if len(names) < 2:
         raise UserError(f"{src}: needs at least 2 images to split, found {len(names)}")
     train, test = train_test_split(names, test_size=test_size, random_state=seed)
     return {"seed": seed, "test_size": test_size, "source": str(Path(src).resolve()),
-            "train": sorted(train), "test": sorted(test)}
+            "train": sorted(train), "test": sorted(test), "within": within}
 
 
-def source_of(out, src):
-    """The folder to split: --src, else the source recorded in out/split.json, else face_images."""
-    if src:
-        return Path(src)
+def recorded(out):
     manifest = out / "split.json"
-    return Path(json.loads(manifest.read_text())["source"]) if manifest.is_file() else Path("data/face_images")
+    return json.loads(manifest.read_text()) if manifest.is_file() else {}
+
+
+def photos_to_split(out, src, within):
+    """(source folder, the names in it to split, the split they are the training part of or None): --within's
+    training photos, else --src's photos, else those of what out/split.json records, else face_images'."""
+    within = within or (None if src else recorded(out).get("within"))
+    if within:
+        split = recorded(Path(within))
+        if not split:
+            raise UserError(f"{within}: no split.json to split the training photos of; make it with "
+                            f"`python split_data.py --src FOLDER --out {within}`")
+        return Path(split["source"]), split["train"], str(Path(within).resolve())
+    source = Path(src or recorded(out).get("source", "data/face_images"))
+    return source, [p.name for p in list_images(source)], None
 
 
 def place_split(out, split, force):
@@ -72,14 +89,15 @@ def place_split(out, split, force):
 def main(argv=None):
     args = parse_args(argv)
     out = Path(args.out)
-    split = make_split(source_of(out, args.src), args.test_size, args.seed)
+    split = make_split(*photos_to_split(out, args.src, args.within), args.test_size, args.seed)
     new = place_split(out, split, args.force)
     parts = split_parts(out)
     for part in ("train", "test"):
         prepare(parts[part], out / "prepared" / str(args.size) / part, args.size, args.workers,
                 desc=f"preparing {part} photos at {args.size} px")
     state = "split" if new else "split already in place"
-    print(f"{out}: {state} ({len(split['train'])} train / {len(split['test'])} test, seed {args.seed}), "
+    held_out = f"validation, within {args.within or split['within']}" if split["within"] else "test"
+    print(f"{out}: {state} ({len(split['train'])} train / {len(split['test'])} {held_out}, seed {args.seed}), "
           f"prepared at {args.size} px")
 
 

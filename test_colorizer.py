@@ -1,14 +1,15 @@
 """Evaluate checkpoints on the test split: loss in each model's units plus common metrics measured from
 the colorized PNGs it writes (ab MSE, PSNR, SSIM, CIEDE2000, AuC, colourfulness), each with a 95%
 bootstrap interval over the pictures; with several checkpoints (or temperatures), paired comparisons;
-with --hints, ab MSE and PSNR given exactly N colour-hint points per picture."""
+with --hints, ab MSE and PSNR given exactly N colour-hint points per picture. On a validation split
+(split_data.py --within), a sweep of temperatures also chooses each classifier's own."""
 import argparse
 from pathlib import Path
 
 from common.checkpoint import classifier_only, load_model, training_size
 from common.cli import UserError, add_common_args, guarded, prepare
-from common.evaluation import evaluate, hint_sweep, recoloured
-from common.files import PRETRAINED, writable_dir
+from common.evaluation import chosen_temperature, evaluate, hint_sweep, recoloured
+from common.files import PRETRAINED, held_out_part, writable_dir
 from common.hints import EVAL_POINTS
 from common.metrics import RESAMPLES, bootstrap, compare
 from common.plots import hint_curves, write_json
@@ -41,7 +42,8 @@ def parse_args(argv=None):
     p.add_argument("--out", help="where images, grids and metrics go (default: runs/test-<first checkpoint's name>)")
     p.add_argument("--batch-size", type=int, default=10, help="(default: %(default)s)")
     p.add_argument("--temperature", type=float, nargs="+",
-                   help="classifiers: annealed-mean temperature(s); several give a sweep (default: the model's)")
+                   help="classifiers: annealed-mean temperature(s); several give a sweep, and on a validation split "
+                        "the temperature chosen by its rule, in temperature.json (default: the model's)")
     p.add_argument("--hints", type=int, nargs="+", metavar="N",
                    help="also score with exactly N hint points per picture (3x3 patches of the truth's mean ab at "
                         "centre-weighted positions, a fixed seed, the same points for every model), for each N: "
@@ -91,7 +93,7 @@ def main(argv=None):
         metrics, per_picture = evaluate(model, images, names, device, out=folder, batch_size=args.batch_size,
                                         temperature=temperature)
         results[label], scores[label] = metrics, per_picture
-        show(path, state, metrics, len(names), device)
+        show(path, state, metrics, f"{len(names)} {held_out_part(args.data)}", device)
         write_json(folder / "metrics.json", {"checkpoint": str(path), "report": report_figure(state),
                                              "metrics": metrics})
         print(f"wrote {len(names)} PNGs, grid.png, extremes.png, per_picture.csv and metrics.json to {folder}")
@@ -113,12 +115,28 @@ def main(argv=None):
     if len(runs) > 1:
         write_json(out / "sweep.json", results)
         write_json(out / "comparison.json", paired(scores, len(names)))
+    if len(args.temperature or ()) > 1 and any(t is not None for *_, t in runs):
+        choose_temperatures(runs, results, args.data, out)
 
 
-def show(checkpoint, state, metrics, count, device):
+def choose_temperatures(runs, results, data, out):
+    """Each swept classifier's temperature by chosen_temperature's rule: on validation faces, never the test split."""
+    if held_out_part(data) != "validation":
+        print("no temperature is chosen on the test split; sweep on a validation split (split_data.py --within)")
+        return
+    chosen = {}
+    for path in dict.fromkeys(path for *_, path, t in runs if t is not None):
+        sweep = [results[label] for label, _, _, at, t in runs if at == path and t is not None]
+        chosen[str(path)] = chosen_temperature(sweep)
+        print(f"{path}: T = {chosen[str(path)]:g} by the validation rule (the lowest ab MSE with colourfulness "
+              "within 2% of the truth's)")
+    write_json(out / "temperature.json", chosen)
+
+
+def show(checkpoint, state, metrics, pictures, device):
     reported = report_figure(state)
     at = f" at T={metrics['temperature']:g}" if "temperature" in metrics else ""
-    print(f"{checkpoint}{at} on {count} test images ({device}); 95% bootstrap intervals over the pictures")
+    print(f"{checkpoint}{at} on {pictures} images ({device}); 95% bootstrap intervals over the pictures")
     print(f"  {'test loss (' + metrics['loss_units'] + ')':<44} {metrics['test_loss']:.5g}"
           + (f"   report: {reported}" if reported is not None else ""))
     for key, label in LABELS.items():

@@ -51,6 +51,13 @@ def split_parts(data):
     return {"train": list_images(train), "test": list_images(test)}
 
 
+def held_out_part(data):
+    """What a split's test part is: "validation" for a split made within another's training photos
+    (split_data.py --within), else "test"."""
+    manifest = Path(data) / "split.json"
+    return "validation" if manifest.is_file() and json.loads(manifest.read_text()).get("within") else "test"
+
+
 def writable_dir(path):
     """Create an output folder and prove it can be written, before any long work starts."""
     path = Path(path)

@@ -42,6 +42,22 @@ def test_seed_changes_split_and_rerun_with_other_settings_refuses(image_folder, 
     assert len(files(out, "train")) == 16 and not set(second) & set(files(out, "train"))
 
 
+def test_within_splits_only_the_training_photos_and_reruns_as_recorded(image_folder, tmp_path, capsys):
+    outer, inner = tmp_path / "split", tmp_path / "val"
+    split_main(["--src", str(image_folder), "--out", str(outer), "--test-size", "0.2", "--size", "32"])
+    split_main(["--within", str(outer), "--out", str(inner), "--test-size", "0.25", "--size", "32"])
+    assert "(12 train / 4 validation, within" in capsys.readouterr().out
+    train, validation = files(inner, "train"), files(inner, "test")
+    assert (len(train), len(validation)) == (12, 4) and not set(train) & set(validation)
+    assert set(train) | set(validation) == set(files(outer, "train"))  # never a photo of the outer test part
+    split_main(["--out", str(inner), "--test-size", "0.25", "--size", "32"])  # the recorded --within is kept
+    assert "split already in place (12 train / 4 validation" in capsys.readouterr().out
+    with pytest.raises(SystemExit):
+        split_main(["--within", str(tmp_path / "nope"), "--out", str(tmp_path / "v2")])
+    err = capsys.readouterr().err
+    assert err.startswith("error:") and "nope" in err and "split.json" in err and err.count("\n") == 1
+
+
 def test_missing_source_is_one_clear_error(tmp_path, capsys):
     with pytest.raises(SystemExit):
         split_main(["--src", str(tmp_path / "nope"), "--out", str(tmp_path / "s")])
