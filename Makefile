@@ -22,6 +22,7 @@ DEVICE  ?= auto
 EMA     ?=
 AMP     ?= auto
 COMPILE ?=
+TEMPERATURE ?=
 RUNS    ?= runs
 BACKBONE := $(if $(HINTS),unet,$(NET))
 TAG     := $(if $(CLASSIFIER),classifier-)$(if $(HINTS),unet-hints,$(if $(filter unet,$(NET)),unet,net$(NET))$(if $(TANH),-tanh))
@@ -57,8 +58,8 @@ split: data
 
 RECIPE   = --net $(BACKBONE) $(if $(TANH),--tanh) \
 	$(if $(HINTS),--hints $(if $(RECOLOUR),--recolour $(RECOLOUR)) $(if $(REGIONS),--regions $(REGIONS))) $(if $(INIT),--init $(INIT)) \
-	$(if $(CLASSIFIER),--classifier) $(if $(EMA),--ema $(EMA)) --epochs $(EPOCHS) \
-	--lr-schedule $(SCHEDULE) --size $(SIZE) --seed $(SEED) --device $(DEVICE) --amp $(AMP) $(if $(COMPILE),--compile)
+	$(if $(CLASSIFIER),--classifier $(if $(TEMPERATURE),--temperature $(TEMPERATURE))) $(if $(EMA),--ema $(EMA)) \
+	--epochs $(EPOCHS) --lr-schedule $(SCHEDULE) --size $(SIZE) --seed $(SEED) --device $(DEVICE) --amp $(AMP) $(if $(COMPILE),--compile)
 train: split
 	$(LAUNCH) train_colorizer.py --data $(SPLIT) $(RECIPE) --out $(OUT)
 
@@ -84,7 +85,7 @@ test: split
 
 compare: split
 	$(PY) test_colorizer.py --data $(SPLIT) --checkpoint pretrained/unet_classifier.pt pretrained/unet.pt \
-		pretrained/network3.pt pretrained/classifier.pt pretrained/tanh.pt --temperature 0.38 1 \
+		pretrained/network3.pt pretrained/classifier.pt pretrained/tanh.pt --temperature 0.7 0.38 1 \
 		--device $(DEVICE) --out $(RUNS)/compare
 
 EXP     := $(RUNS)/experiments
