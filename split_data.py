@@ -11,7 +11,7 @@ from pathlib import Path
 from sklearn.model_selection import train_test_split
 
 from common.cli import UserError, guarded
-from common.files import list_images, split_parts
+from common.files import list_images, split_manifest, split_parts
 from common.prepare import default_workers, prepare
 
 SETTINGS = ("seed", "test_size", "train", "test", "within")
@@ -46,22 +46,17 @@ def make_split(src, names, within, test_size, seed):
             "train": sorted(train), "test": sorted(test), "within": within}
 
 
-def recorded(out):
-    manifest = out / "split.json"
-    return json.loads(manifest.read_text()) if manifest.is_file() else {}
-
-
 def photos_to_split(out, src, within):
     """(source folder, the names in it to split, the split they are the training part of or None): --within's
     training photos, else --src's photos, else those of what out/split.json records, else face_images'."""
-    within = within or (None if src else recorded(out).get("within"))
+    within = within or (None if src else split_manifest(out).get("within"))
     if within:
-        split = recorded(Path(within))
+        split = split_manifest(Path(within))
         if not split:
             raise UserError(f"{within}: no split.json to split the training photos of; make it with "
                             f"`python split_data.py --src FOLDER --out {within}`")
         return Path(split["source"]), split["train"], str(Path(within).resolve())
-    source = Path(src or recorded(out).get("source", "data/face_images"))
+    source = Path(src or split_manifest(out).get("source", "data/face_images"))
     return source, [p.name for p in list_images(source)], None
 
 

@@ -88,12 +88,13 @@ def main(argv=None):
     # works on the pictures at hand
     images, names = (photos.squares[:] if args.hints else photos.squares), photos.names
     results, scores, sweeps = {}, {}, {}
+    part = held_out_part(args.data)
     for label, model, state, path, temperature in runs:
         folder = out if len(runs) == 1 else out / label.replace(" ", "-").replace("=", "")
         metrics, per_picture = evaluate(model, images, names, device, out=folder, batch_size=args.batch_size,
                                         temperature=temperature)
         results[label], scores[label] = metrics, per_picture
-        show(path, state, metrics, f"{len(names)} {held_out_part(args.data)}", device)
+        show(path, state, metrics, f"{len(names)} {part}", device)
         write_json(folder / "metrics.json", {"checkpoint": str(path), "report": report_figure(state),
                                              "metrics": metrics})
         print(f"wrote {len(names)} PNGs, grid.png, extremes.png, per_picture.csv and metrics.json to {folder}")
@@ -115,13 +116,13 @@ def main(argv=None):
     if len(runs) > 1:
         write_json(out / "sweep.json", results)
         write_json(out / "comparison.json", paired(scores, len(names)))
-    if len(args.temperature or ()) > 1 and any(t is not None for *_, t in runs):
-        choose_temperatures(runs, results, args.data, out)
+    if len(args.temperature or ()) > 1:  # variants() refused temperatures with no classifier to sweep
+        choose_temperatures(runs, results, part, out)
 
 
-def choose_temperatures(runs, results, data, out):
+def choose_temperatures(runs, results, part, out):
     """Each swept classifier's temperature by chosen_temperature's rule: on validation faces, never the test split."""
-    if held_out_part(data) != "validation":
+    if part != "validation":
         print("no temperature is chosen on the test split; sweep on a validation split (split_data.py --within)")
         return
     chosen = {}

@@ -32,16 +32,21 @@ def list_images(folder):
     return sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
 
 
+def split_manifest(data):
+    """split_data.py's split.json of a split as a dict, or {} for a split made by hand or none yet."""
+    manifest = Path(data) / "split.json"
+    return json.loads(manifest.read_text()) if manifest.is_file() else {}
+
+
 def split_parts(data):
     """{"train": files, "test": files} of a split: the lists of split_data.py's split.json, read in its source
     folder (no copies are made), or for a split made by hand, the files of its train/ and test/ folders."""
     data = Path(data)
-    manifest = data / "split.json"
-    if manifest.is_file():
-        split = json.loads(manifest.read_text())
+    split = split_manifest(data)
+    if split:
         source = Path(split["source"])
         if not source.is_dir():
-            raise UserError(f"{manifest}: its photos were in {source}, which is gone; split again with "
+            raise UserError(f"{data / 'split.json'}: its photos were in {source}, which is gone; split again with "
                             f"`python split_data.py --src FOLDER --out {data} --force`")
         return {part: [source / name for name in split[part]] for part in ("train", "test")}
     train, test = data / "train", data / "test"
@@ -54,8 +59,7 @@ def split_parts(data):
 def held_out_part(data):
     """What a split's test part is: "validation" for a split made within another's training photos
     (split_data.py --within), else "test"."""
-    manifest = Path(data) / "split.json"
-    return "validation" if manifest.is_file() and json.loads(manifest.read_text()).get("within") else "test"
+    return "validation" if split_manifest(data).get("within") else "test"
 
 
 def writable_dir(path):
