@@ -23,6 +23,7 @@ EMA     ?=
 AMP     ?= auto
 COMPILE ?=
 TEMPERATURE ?=
+MIRROR  ?=
 RUNS    ?= runs
 BACKBONE := $(if $(HINTS),unet,$(NET))
 TAG     := $(if $(CLASSIFIER),classifier-)$(if $(HINTS),unet-hints,$(if $(filter unet,$(NET)),unet,net$(NET))$(if $(TANH),-tanh))
@@ -34,7 +35,7 @@ export DATA
 
 PORT    ?= 8000
 
-.PHONY: setup setup-browser data split train temperature train-regressor test compare experiments experiments-unet schedules bench demo serve \
+.PHONY: setup setup-browser data split train decoding train-regressor test compare experiments experiments-unet schedules bench demo serve \
 	eval-video lint check test-fast clean
 
 setup: $(VENV)/.installed
@@ -58,22 +59,23 @@ split: data
 
 RECIPE   = --net $(BACKBONE) $(if $(TANH),--tanh) \
 	$(if $(HINTS),--hints $(if $(RECOLOUR),--recolour $(RECOLOUR)) $(if $(REGIONS),--regions $(REGIONS))) $(if $(INIT),--init $(INIT)) \
-	$(if $(CLASSIFIER),--classifier $(if $(TEMPERATURE),--temperature $(TEMPERATURE))) $(if $(EMA),--ema $(EMA)) \
+	$(if $(CLASSIFIER),--classifier $(if $(TEMPERATURE),--temperature $(TEMPERATURE))) $(if $(MIRROR),--mirror) \
+	$(if $(EMA),--ema $(EMA)) \
 	--epochs $(EPOCHS) --lr-schedule $(SCHEDULE) --size $(SIZE) --seed $(SEED) --device $(DEVICE) --amp $(AMP) $(if $(COMPILE),--compile)
 train: split
 	$(LAUNCH) train_colorizer.py --data $(SPLIT) $(RECIPE) --out $(OUT)
 
-# a classifier's own temperature, chosen on validation faces cut from the training photos, never the test split:
-# the recipe trained on the rest, swept, and test_colorizer.py's rule applied (temperature.json); unet_classifier.pt's:
-# make temperature NET=unet CLASSIFIER=1 EPOCHS=200 SCHEDULE=cosine EMA=0.999 AMP=bf16 COMPILE=1
+# a model's own decoding (a classifier's temperature, the mirror average), chosen on validation faces cut from the
+# training photos, never the test split: the recipe trained on the rest, swept, and test_colorizer.py's rule applied
+# (decoding.json); unet_classifier.pt's: make decoding NET=unet CLASSIFIER=1 EPOCHS=200 SCHEDULE=cosine EMA=0.999
+# AMP=bf16 COMPILE=1
 VAL     ?= $(SPLIT)-val
 TEMPERATURES ?= 0.2 0.25 0.3 0.35 0.4 0.45 0.5 0.55 0.6 0.65 0.7 0.75 0.8 0.85 0.9 0.95 1
-temperature: split
-	$(if $(CLASSIFIER),,$(error make temperature is for classifiers: add CLASSIFIER=1))
+decoding: split
 	$(PY) split_data.py --within $(SPLIT) --out $(VAL) --seed $(SPLIT_SEED) --size $(SIZE)
 	$(LAUNCH) train_colorizer.py --data $(VAL) $(RECIPE) --out $(RUNS)/$(TAG)-val
-	$(PY) test_colorizer.py --data $(VAL) --checkpoint $(RUNS)/$(TAG)-val/model.pt --temperature $(TEMPERATURES) \
-		--device $(DEVICE) --out $(RUNS)/$(TAG)-val/temperatures
+	$(PY) test_colorizer.py --data $(VAL) --checkpoint $(RUNS)/$(TAG)-val/model.pt --mirror off on \
+		$(if $(CLASSIFIER),--temperature $(TEMPERATURES)) --device $(DEVICE) --out $(RUNS)/$(TAG)-val/decodings
 
 train-regressor: split
 	$(LAUNCH) train_regressor.py --data $(SPLIT) --epochs $(EPOCHS) --seed $(SEED) --device $(DEVICE) \

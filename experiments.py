@@ -26,12 +26,13 @@ def configuration(args, metrics):
     net = str(args.get("net", "?"))
     backbone = "U-Net" if net == "unet" else f"Network {net}"
     hints = ", with hints" if args.get("hints") else ""
+    mirrored = ", mirrored" if args.get("mirror") else ""
     if args.get("classifier") or args.get("loss") == "classify":
-        return f"Classifier, {backbone} backbone{hints}, T = {metrics.get('temperature')}", None
+        return f"Classifier, {backbone} backbone{hints}, T = {metrics.get('temperature')}{mirrored}", None
     report = None
-    if net.isdigit() and not args.get("hints"):
+    if net.isdigit() and not args.get("hints") and not args.get("mirror"):
         report = REPORT_TANH if args.get("tanh") else REPORT_MSE.get(PRESETS.get(int(net)))
-    return f"{backbone}{' tanh' if args.get('tanh') else ''}{hints}", report
+    return f"{backbone}{' tanh' if args.get('tanh') else ''}{hints}{mirrored}", report
 
 
 def cell(values, digits=4):

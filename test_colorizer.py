@@ -1,14 +1,17 @@
 """Evaluate checkpoints on the test split: loss in each model's units plus common metrics measured from
 the colorized PNGs it writes (ab MSE, PSNR, SSIM, CIEDE2000, AuC, colourfulness), each with a 95%
-bootstrap interval over the pictures; with several checkpoints (or temperatures), paired comparisons;
-with --hints, ab MSE and PSNR given exactly N colour-hint points per picture. On a validation split
-(split_data.py --within), a sweep of temperatures also chooses each classifier's own."""
+bootstrap interval over the pictures; with several checkpoints (or decodings: temperatures, the mirror
+average), paired comparisons; with --hints, ab MSE and PSNR given exactly N colour-hint points per picture. On a
+validation split (split_data.py --within), a sweep of decodings also chooses each model's own."""
 import argparse
+from contextlib import contextmanager
+from itertools import product
 from pathlib import Path
+from typing import NamedTuple
 
 from common.checkpoint import classifier_only, load_model, training_size
 from common.cli import UserError, add_common_args, guarded, prepare
-from common.evaluation import chosen_temperature, evaluate, hint_sweep, recoloured
+from common.evaluation import chosen_decoding, evaluate, hint_sweep, recoloured
 from common.files import PRETRAINED, held_out_part, writable_dir
 from common.hints import EVAL_POINTS
 from common.metrics import RESAMPLES, bootstrap, compare
@@ -43,7 +46,11 @@ def parse_args(argv=None):
     p.add_argument("--batch-size", type=int, default=10, help="(default: %(default)s)")
     p.add_argument("--temperature", type=float, nargs="+",
                    help="classifiers: annealed-mean temperature(s); several give a sweep, and on a validation split "
-                        "the temperature chosen by its rule, in temperature.json (default: the model's)")
+                        "the decoding chosen by its rule, in decoding.json (default: the model's)")
+    p.add_argument("--mirror", nargs="+", choices=("off", "on"),
+                   help="per-pixel models: score without and/or with the mirror average (the mean of the network's "
+                        "outputs for each picture and its mirror image); both give a sweep, as --temperature does "
+                        "(default: the model's)")
     p.add_argument("--hints", type=int, nargs="+", metavar="N",
                    help="also score with exactly N hint points per picture (3x3 patches of the truth's mean ab at "
                         "centre-weighted positions, a fixed seed, the same points for every model), for each N: "
@@ -60,19 +67,45 @@ def parse_args(argv=None):
     return args
 
 
+class Variant(NamedTuple):
+    label: str
+    model: object
+    state: dict
+    path: Path
+    temperature: float | None  # None: the model's own, as for mirror
+    mirror: bool | None
+
+
 def variants(args, device):
-    """(label, model, state, path) for every checkpoint, one per temperature for a classifier."""
+    """A Variant for every checkpoint and decoding: one per temperature for a classifier, one per --mirror choice
+    for a per-pixel model."""
     loaded = [(path, *load_model(path, device)) for path in args.checkpoint]
     if args.temperature and not any(state["model"] == "classifier" for _, _, state in loaded):
         classifier_only("--temperature", *loaded[0][1:], loaded[0][0])
+    for path, model, state in loaded:
+        if args.mirror and model.target != "ab":
+            raise UserError(f"--mirror needs a per-pixel model; {path} holds a {state['model']}")
     stems = [path.stem for path, _, _ in loaded]
     for path, model, state in loaded:
         name = "" if len(loaded) == 1 else path.stem if stems.count(path.stem) == 1 else str(path)
-        if state["model"] == "classifier" and args.temperature:
-            for t in args.temperature:
-                yield f"{name} T={t:g}".strip(), model, state, path, t
-        else:
-            yield name or path.stem, model, state, path, None
+        temperatures = args.temperature if state["model"] == "classifier" and args.temperature else [None]
+        mirrors = [m == "on" for m in args.mirror] if args.mirror else [None]
+        for t, m in product(temperatures, mirrors):
+            decoding = (f" T={t:g}" if t is not None else "") + ("" if m is None else " mirrored" if m else " plain")
+            yield Variant(f"{name}{decoding}".strip() or path.stem, model, state, path, t, m)
+
+
+@contextmanager
+def decoded(variant):
+    """The variant's model with its mirror choice for the block's work, and its own again after."""
+    model, own = variant.model, variant.model.mirror
+    if variant.mirror is not None:
+        model.settings.mirror = variant.mirror
+    try:
+        yield model
+    finally:
+        if variant.mirror is not None:
+            model.settings.mirror = own
 
 
 @guarded
@@ -81,62 +114,71 @@ def main(argv=None):
     device = prepare(args)
     out = writable_dir(args.out)
     runs = list(variants(args, device))
-    if len({training_size(state) for _, _, state, _, _ in runs}) > 1:
+    if len({training_size(run.state) for run in runs}) > 1:
         raise UserError("these checkpoints were trained at different sizes; compare models of one picture size")
-    photos = prepared_part(args.data, "test", training_size(runs[0][2]))
+    photos = prepared_part(args.data, "test", training_size(runs[0].state))
     # scored as slices read EVAL_CHUNK at a time, so a large test part is never held whole; the hint protocol
     # works on the pictures at hand
     images, names = (photos.squares[:] if args.hints else photos.squares), photos.names
     results, scores, sweeps = {}, {}, {}
     part = held_out_part(args.data)
-    for label, model, state, path, temperature in runs:
+    for run in runs:
+        label, t = run.label, run.temperature
         folder = out if len(runs) == 1 else out / label.replace(" ", "-").replace("=", "")
-        metrics, per_picture = evaluate(model, images, names, device, out=folder, batch_size=args.batch_size,
-                                        temperature=temperature)
-        results[label], scores[label] = metrics, per_picture
-        show(path, state, metrics, f"{len(names)} {part}", device)
-        write_json(folder / "metrics.json", {"checkpoint": str(path), "report": report_figure(state),
-                                             "metrics": metrics})
-        print(f"wrote {len(names)} PNGs, grid.png, extremes.png, per_picture.csv and metrics.json to {folder}")
-        if args.hints:
-            sweeps[label] = hint_sweep(model, images, names, device, args.hints, folder, args.batch_size,
-                                       temperature=temperature)
-            show_hints(label, model, sweeps[label], "true colours")
-            sweeps[f"{label}, recoloured"] = hint_sweep(model, recoloured(images), names, device, args.hints, folder,
-                                                        args.batch_size, "hints_grid_recoloured.png", temperature)
-            show_hints(label, model, sweeps[f"{label}, recoloured"],
-                       "recoloured: each picture's hue turned, colours only hints can tell")
+        with decoded(run) as model:
+            metrics, per_picture = evaluate(model, images, names, device, out=folder, batch_size=args.batch_size,
+                                            temperature=t)
+            results[label], scores[label] = metrics, per_picture
+            show(run.path, run.state, metrics, f"{len(names)} {part}", device)
+            write_json(folder / "metrics.json", {"checkpoint": str(run.path), "report": report_figure(run.state),
+                                                 "metrics": metrics})
+            print(f"wrote {len(names)} PNGs, grid.png, extremes.png, per_picture.csv and metrics.json to {folder}")
+            if args.hints:
+                sweeps[label] = hint_sweep(model, images, names, device, args.hints, folder, args.batch_size,
+                                           temperature=t)
+                show_hints(label, model, sweeps[label], "true colours")
+                sweeps[f"{label}, recoloured"] = hint_sweep(model, recoloured(images), names, device, args.hints,
+                                                            folder, args.batch_size, "hints_grid_recoloured.png", t)
+                show_hints(label, model, sweeps[f"{label}, recoloured"],
+                           "recoloured: each picture's hue turned, colours only hints can tell")
     if sweeps:
         hint_curves(sweeps, out / "hints.png")
         print(f"wrote hints.png and hints.json to {out}")
-        regions = {label: region_tables(model, images, device, training_size(state)) for label, model, state, _, _
-                   in runs if model.takes_hints}
+        regions = {run.label: region_tables(run.model, images, device, training_size(run.state)) for run in runs
+                   if run.model.takes_hints}
         write_json(out / "regions.json", regions)
         show_regions(regions)
     if len(runs) > 1:
         write_json(out / "sweep.json", results)
         write_json(out / "comparison.json", paired(scores, len(names)))
-    if len(args.temperature or ()) > 1:  # variants() refused temperatures with no classifier to sweep
-        choose_temperatures(runs, results, part, out)
+    if len(args.temperature or ()) > 1 or len(args.mirror or ()) > 1:
+        choose_decodings(runs, results, part, out)
 
 
-def choose_temperatures(runs, results, part, out):
-    """Each swept classifier's temperature by chosen_temperature's rule: on validation faces, never the test split."""
+def choose_decodings(runs, results, part, out):
+    """Each swept model's decoding by chosen_decoding's rule: on validation faces, never the test split."""
     if part != "validation":
-        print("no temperature is chosen on the test split; sweep on a validation split (split_data.py --within)")
+        print("no decoding is chosen on the test split; sweep on a validation split (split_data.py --within)")
         return
     chosen = {}
-    for path in dict.fromkeys(path for *_, path, t in runs if t is not None):
-        sweep = [results[label] for label, _, _, at, t in runs if at == path and t is not None]
-        chosen[str(path)] = chosen_temperature(sweep)
-        print(f"{path}: T = {chosen[str(path)]:g} by the validation rule (the lowest ab MSE with colourfulness "
-              "within 2% of the truth's)")
-    write_json(out / "temperature.json", chosen)
+    for path in dict.fromkeys(run.path for run in runs):
+        sweep = [results[run.label] for run in runs if run.path == path]
+        if len(sweep) > 1:
+            chosen[str(path)] = chosen_decoding(sweep)
+            print(f"{path}: {decoding_text(chosen[str(path)])} by the validation rule (the lowest ab MSE with "
+                  "colourfulness within 2% of the truth's)")
+    write_json(out / "decoding.json", chosen)
+
+
+def decoding_text(decoding):
+    return ", ".join(f"T = {v:g}" if k == "temperature" else "mirrored" if v else "not mirrored"
+                     for k, v in decoding.items())
 
 
 def show(checkpoint, state, metrics, pictures, device):
     reported = report_figure(state)
-    at = f" at T={metrics['temperature']:g}" if "temperature" in metrics else ""
+    at = (f" at T={metrics['temperature']:g}" if "temperature" in metrics else "") + (
+        " mirrored" if metrics["mirror"] else "")
     print(f"{checkpoint}{at} on {pictures} images ({device}); 95% bootstrap intervals over the pictures")
     print(f"  {'test loss (' + metrics['loss_units'] + ')':<44} {metrics['test_loss']:.5g}"
           + (f"   report: {reported}" if reported is not None else ""))

@@ -33,6 +33,10 @@ def parse_args(argv=None):
                    help="classifier: mix of the bin prior with uniform, 1 = no rebalancing (default: %(default)s)")
     p.add_argument("--temperature", type=float, default=0.38,
                    help="classifier: annealed-mean temperature for decoding, 1 = mean, 0 = mode (default: %(default)s)")
+    p.add_argument("--mirror", action="store_true",
+                   help="decode with the mirror average: evaluation (the per-epoch test loss too), model.pt and "
+                        "colorize.py take the mean of the network's outputs for each picture and its mirror image, "
+                        "twice the forward work (training is unchanged)")
     args = p.parse_args(argv)
     if args.classifier and args.tanh:
         p.error("--tanh is a regression output; the classifier has none")
@@ -57,8 +61,8 @@ def make_model(args):
     features = PRESETS[3 if unet else int(args.net)]
     if args.classifier:
         return Classifier(features, rebalance_lambda=args.rebalance_lambda, temperature=args.temperature, unet=unet,
-                          hints=args.hints)
-    return Colorizer(features, tanh=args.tanh, unet=unet, hints=args.hints)
+                          hints=args.hints, mirror=args.mirror)
+    return Colorizer(features, tanh=args.tanh, unet=unet, hints=args.hints, mirror=args.mirror)
 
 
 @guarded

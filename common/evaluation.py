@@ -18,7 +18,8 @@ from .prepare import prepared_part
 
 GRID_ROWS = 8
 EXTREMES = 8
-COLOURFULNESS_WITHIN = 0.02  # share of the truth's colourfulness a chosen temperature may miss it by
+COLOURFULNESS_WITHIN = 0.02  # share of the truth's colourfulness a chosen decoding may miss it by
+DECODING = ("temperature", "mirror")  # what a model's decoding is chosen among, never its weights
 
 
 @torch.no_grad()
@@ -138,6 +139,7 @@ def evaluate(model, images, names, device, out=None, batch_size=10, temperature=
                           keep=False)
     metrics = {"test_loss": test_loss(model, batches, device), "loss_units": model.units, **means, "ci95": intervals,
                "images": len(names)}
+    metrics["mirror"] = model.mirror
     if model.has_bins:
         metrics["temperature"] = model.settings.temperature if temperature is None else temperature
     return metrics, per_picture
@@ -148,18 +150,19 @@ HINT_GRID = (0, 5, 20)  # points shown in the sweep's grid
 HINT_GRID_ROWS = 4
 
 
-def chosen_temperature(sweep):
-    """A classifier's own temperature by the rule fixed before any was scored, for validation faces only: the
-    lowest ab MSE among temperatures whose colourfulness is within 2% of the truth's (the paper's vivid T = 0.38
-    trades accuracy for colour; within 2% the colour is the truth's), else the colourfulness nearest the truth's.
-    `sweep`: the metrics of one model at each temperature."""
+def chosen_decoding(sweep):
+    """A model's own decoding (temperature, mirror) by the rule fixed before any was scored, for validation faces
+    only: the lowest ab MSE among decodings whose colourfulness is within 2% of the truth's (the paper's vivid
+    T = 0.38 trades accuracy for colour; within 2% the colour is the truth's), else the colourfulness nearest the
+    truth's. `sweep`: the metrics of one model under each decoding; returns the chosen one's settings."""
     truth = sweep[0]["colourfulness_truth"]
 
     def off(m):
         return abs(m["colourfulness"] - truth) / truth
 
     within = [m for m in sweep if off(m) <= COLOURFULNESS_WITHIN]
-    return (min(within, key=lambda m: m["mse_ab"]) if within else min(sweep, key=off))["temperature"]
+    chosen = min(within, key=lambda m: m["mse_ab"]) if within else min(sweep, key=off)
+    return {key: chosen[key] for key in DECODING if key in chosen}
 
 
 def recoloured(images, seed=EVAL_SEED):

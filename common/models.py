@@ -22,6 +22,8 @@ class ColourModel(nn.Module):
     - `predict_ab(output, size, temperature)`: raw ab (N,2,h,w) from the output, at `size` when given; the
       temperature matters only to a model with bins (None: its own);
     - `takes_hints`: its input holds colour hints beside L (`hints.network_input`);
+    - `mirror`: in evaluation its output is the mean of the network's outputs for the picture and for its mirror
+      image (flipped back), see `forward`; a per-pixel model's decoding choice, like a temperature;
     - `has_bins`: it predicts a distribution over ab bins (`centres`), so `entropy(output)` and a decoding
       temperature mean something;
     - `learns_prior`: `set_prior(ab_chunks)` must see the training set's ab before training.
@@ -30,12 +32,23 @@ class ColourModel(nn.Module):
     name = ""
     target = "ab"
     takes_hints = False
+    mirror = False
     has_bins = False
     learns_prior = False
 
     def __init__(self, settings):
         super().__init__()
         self.settings = settings
+
+    def forward(self, x):
+        """Training sees the network alone. In evaluation a mirroring model averages two passes: a face does not
+        change with the way it faces, so the mean keeps what both agree on and cancels part of each one's error."""
+        if self.training or not self.mirror:
+            return self.network(x)
+        return (self.network(x) + self.network(x.flip(-1)).flip(-1)) / 2
+
+    def network(self, x):
+        raise NotImplementedError
 
     @property
     def config(self):
@@ -70,6 +83,7 @@ class ColorizerSettings:
     tanh: bool = False
     unet: bool = False
     hints: bool = False
+    mirror: bool = False
 
 
 @dataclass
@@ -82,6 +96,7 @@ class ClassifierSettings:
     temperature: float = 0.38
     unet: bool = False
     hints: bool = False
+    mirror: bool = False
 
 
 class MeanChromaRegressor(ColourModel):
@@ -103,7 +118,7 @@ class MeanChromaRegressor(ColourModel):
             channels = out
         self.net = nn.Sequential(*blocks)
 
-    def forward(self, L):
+    def network(self, L):
         return self.net(L).mean(dim=(2, 3))
 
     def loss(self, output, target):
@@ -177,8 +192,8 @@ class Colorizer(ColourModel):
 
     name = "colorizer"
 
-    def __init__(self, features=PRESETS[3], tanh=False, unet=False, hints=False):
-        super().__init__(ColorizerSettings(list(features), tanh, unet, hints))
+    def __init__(self, features=PRESETS[3], tanh=False, unet=False, hints=False, mirror=False):
+        super().__init__(ColorizerSettings(list(features), tanh, unet, hints, mirror))
         features = self.settings.features
         if unet:
             self.body = UNet(features, inputs(hints), 2)
@@ -199,6 +214,10 @@ class Colorizer(ColourModel):
         return self.settings.hints
 
     @property
+    def mirror(self):
+        return self.settings.mirror
+
+    @property
     def units(self):
         return "ab/128 MSE" if self.settings.tanh else "ab MSE (raw ab units)"
 
@@ -206,7 +225,7 @@ class Colorizer(ColourModel):
     def scale(self):
         return AB_SCALE if self.settings.tanh else 1.0
 
-    def forward(self, x):
+    def network(self, x):
         out = self.body(x) if self.settings.unet else self.up(self.down(x))
         return torch.tanh(out) if self.settings.tanh else out
 
@@ -233,9 +252,9 @@ class Classifier(ColourModel):
     learns_prior = True
 
     def __init__(self, features=PRESETS[3], head_stride=4, grid=10, sigma=5.0, rebalance_lambda=0.5,
-                 temperature=0.38, unet=False, hints=False):
+                 temperature=0.38, unet=False, hints=False, mirror=False):
         super().__init__(ClassifierSettings(list(features), head_stride, grid, sigma, rebalance_lambda, temperature,
-                                            unet, hints))
+                                            unet, hints, mirror))
         features = self.settings.features
         centres = torch.tensor(ab_bins(grid), dtype=torch.float32)
         self.register_buffer("centres", centres)
@@ -262,10 +281,14 @@ class Classifier(ColourModel):
         return self.settings.hints
 
     @property
+    def mirror(self):
+        return self.settings.mirror
+
+    @property
     def bins(self):
         return len(self.centres)
 
-    def forward(self, x):
+    def network(self, x):
         return self.body(x) if self.settings.unet else self.head(self.up(self.down(x)))
 
     @torch.no_grad()

@@ -1,4 +1,5 @@
 import json
+from itertools import product
 
 import cv2
 import numpy as np
@@ -7,7 +8,7 @@ import torch
 
 from common.checkpoint import load_checkpoint, model_from_checkpoint
 from common.color import ab_bins, annealed_mean, mode, neighbour_table, rebalance_weights, soft_encode
-from common.evaluation import chosen_temperature
+from common.evaluation import chosen_decoding
 from split_data import main as split_main
 from test_colorizer import main as evaluate_main
 from train_colorizer import main as colorizer_main
@@ -94,23 +95,36 @@ def test_short_classifier_run_lowers_loss_and_sweeps_temperature(tiny_split, tmp
     sweep = json.loads((tmp_path / "t" / "sweep.json").read_text())
     assert [m["temperature"] for m in sweep.values()] == [0.38, 1.0]
     shown = capsys.readouterr().out
-    assert "at T=0.38" in shown and "no temperature is chosen on the test split" in shown
-    assert not (tmp_path / "t" / "temperature.json").exists()
+    assert "at T=0.38" in shown and "no decoding is chosen on the test split" in shown
+    assert not (tmp_path / "t" / "decoding.json").exists()
     split_main(["--within", str(tiny_split), "--out", str(tmp_path / "val"), "--test-size", "0.25", "--size", "32"])
     evaluate_main(["--checkpoint", str(out / "model.pt"), "--data", str(tmp_path / "val"), "--out",
-                   str(tmp_path / "v"), "--temperature", "0.38", "1"])
-    assert "on 4 validation images" in capsys.readouterr().out
-    chosen = json.loads((tmp_path / "v" / "temperature.json").read_text())
-    assert list(chosen) == [str(out / "model.pt")] and chosen[str(out / "model.pt")] in (0.38, 1.0)
+                   str(tmp_path / "v"), "--temperature", "0.38", "1", "--mirror", "off", "on"])
+    shown = capsys.readouterr().out
+    assert "on 4 validation images" in shown and "at T=1 mirrored" in shown
+    sweep = json.loads((tmp_path / "v" / "sweep.json").read_text())
+    assert [(m["temperature"], m["mirror"]) for m in sweep.values()] == [(0.38, False), (0.38, True), (1.0, False),
+                                                                          (1.0, True)]
+    assert sweep["T=1 mirrored"]["mse_ab"] != sweep["T=1 plain"]["mse_ab"]
+    chosen = json.loads((tmp_path / "v" / "decoding.json").read_text())
+    assert list(chosen) == [str(out / "model.pt")]
+    decodings = [{"temperature": t, "mirror": m} for t, m in product((0.38, 1.0), (False, True))]
+    assert chosen[str(out / "model.pt")] in decodings
 
 
 def sweep_of(truth, *rows):
-    return [{"temperature": t, "mse_ab": mse, "colourfulness": c, "colourfulness_truth": truth} for t, mse, c in rows]
+    return [{"temperature": t, "mirror": m, "mse_ab": mse, "colourfulness": c, "colourfulness_truth": truth}
+            for t, m, mse, c in rows]
 
 
-def test_the_temperature_rule_takes_the_lowest_ab_mse_within_2_percent_of_the_truths_colourfulness():
-    sweep = sweep_of(30.0, (0.2, 10.0, 33.0), (0.5, 8.0, 30.5), (0.8, 7.0, 29.5), (1.0, 6.5, 29.0))
-    assert chosen_temperature(sweep) == 0.8  # 1.0 has the lowest ab MSE, but is 3.3% duller than the truth
-    assert chosen_temperature(sweep[:2]) == 0.5
-    dull = sweep_of(30.0, (0.2, 10.0, 28.0), (0.6, 8.0, 27.0), (1.0, 6.5, 26.0))
-    assert chosen_temperature(dull) == 0.2  # none within 2%: the colourfulness nearest the truth's
+def test_the_decoding_rule_takes_the_lowest_ab_mse_within_2_percent_of_the_truths_colourfulness():
+    sweep = sweep_of(30.0, (0.2, False, 10.0, 33.0), (0.5, False, 8.0, 30.5), (0.8, False, 7.0, 29.5),
+                     (1.0, False, 6.5, 29.0))
+    assert chosen_decoding(sweep) == {"temperature": 0.8, "mirror": False}  # 1.0 is 3.3% duller than the truth
+    assert chosen_decoding(sweep[:2]) == {"temperature": 0.5, "mirror": False}
+    mirrored = sweep + sweep_of(30.0, (0.8, True, 6.8, 29.45), (1.0, True, 6.3, 28.9))
+    assert chosen_decoding(mirrored) == {"temperature": 0.8, "mirror": True}
+    dull = sweep_of(30.0, (0.2, False, 10.0, 28.0), (0.6, False, 8.0, 27.0), (1.0, True, 6.5, 26.0))
+    assert chosen_decoding(dull) == {"temperature": 0.2, "mirror": False}  # none within 2%: the nearest colourfulness
+    assert chosen_decoding([{k: v for k, v in m.items() if k != "temperature"} for m in mirrored[-2:]]) == {
+        "mirror": True}  # a regression model's decoding is its mirror alone

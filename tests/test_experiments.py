@@ -16,15 +16,17 @@ def run(folder, **args):
 
 def test_table_puts_each_run_beside_the_report(tmp_path, capsys):
     runs = [run(tmp_path / "n1", net=1, tanh=False), run(tmp_path / "n3t", net=3, tanh=True),
-            run(tmp_path / "c", net=3, classifier=True), run(tmp_path / "old", net=2, loss="classify")]
+            run(tmp_path / "c", net=3, classifier=True), run(tmp_path / "old", net=2, loss="classify"),
+            run(tmp_path / "m", net=3, mirror=True)]
     experiments_main([*runs, "--out", str(tmp_path / "table.md")])
     lines = (tmp_path / "table.md").read_text().splitlines()
-    assert len(lines) == 6 and lines == capsys.readouterr().out.splitlines()
+    assert len(lines) == 7 and lines == capsys.readouterr().out.splitlines()
     assert lines[2].startswith("| Network 1 | 32.89 | 20.5 | 20.4 |")
     assert lines[3].startswith("| Network 3 tanh | 0.0013 |")
     assert lines[4].startswith("| Classifier, Network 3 backbone, T = 0.38 | - |")
     assert lines[5].startswith("| Classifier, Network 2 backbone, T = 0.38 | - |")  # made when it was --loss classify
     assert lines[2].endswith("| 10 | 2 | - |")
+    assert lines[6].startswith("| Network 3, mirrored | - |")  # the report's protocol has no mirror average
 
 
 def test_seeds_of_one_configuration_become_mean_and_sd(tmp_path, capsys):

@@ -71,3 +71,19 @@ def test_the_classifiers_temperature_is_an_argument_not_state():
     default, cold, mean = (model.predict_ab(logits, temperature=t) for t in (None, 0.0, 1.0))
     assert torch.equal(default, model.predict_ab(logits, temperature=0.38)) and model.settings.temperature == 0.38
     assert not torch.allclose(cold, mean) and torch.equal(default, model.predict_ab(logits))
+
+
+@pytest.mark.parametrize("model", [Colorizer(PRESETS[1], unet=True, mirror=True),
+                                   Classifier(PRESETS[1], unet=True, hints=True, mirror=True)],
+                         ids=["unet", "classifier"])
+def test_a_mirroring_model_answers_a_picture_and_its_mirror_image_alike_in_evaluation_only(model):
+    x = torch.rand(2, 4 if model.takes_hints else 1, 32, 32)
+    with torch.no_grad():
+        trained = model.train()(x), model(x.flip(-1)).flip(-1)
+        seen = model.eval()(x), model(x.flip(-1)).flip(-1)
+        model.settings.mirror = False
+        plain = model(x), model(x.flip(-1)).flip(-1)
+    assert torch.allclose(*seen, atol=1e-5)  # one answer for the picture and its mirror image
+    assert not torch.allclose(*plain, atol=1e-3) and not torch.allclose(*trained, atol=1e-3)  # the network has none
+    assert torch.allclose(seen[0], (plain[0] + plain[1]) / 2, atol=1e-5)
+    assert build(model.name, {**model.config, "mirror": True}).mirror and not MeanChromaRegressor().mirror
