@@ -87,7 +87,7 @@ test: split
 
 compare: split
 	$(PY) test_colorizer.py --data $(SPLIT) --checkpoint pretrained/unet_classifier.pt pretrained/unet.pt \
-		pretrained/network3.pt pretrained/classifier.pt pretrained/tanh.pt --temperature 0.7 0.38 1 \
+		pretrained/network3.pt pretrained/classifier.pt pretrained/tanh.pt --temperature 0.55 0.38 1 \
 		--device $(DEVICE) --out $(RUNS)/compare
 
 EXP     := $(RUNS)/experiments

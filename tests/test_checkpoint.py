@@ -60,6 +60,7 @@ def test_atomic_save_leaves_no_temporary_and_round_trips(tmp_path):
     save_checkpoint(tmp_path / "m.pt", model, metrics={"test_loss": 1.5})
     assert [p.name for p in tmp_path.iterdir()] == ["m.pt"]
     state = load_checkpoint(tmp_path / "m.pt")
-    assert state["config"] == {"features": [4, 4, 4, 4, 4], "tanh": False, "unet": False, "hints": False}
+    assert state["config"] == {"features": [4, 4, 4, 4, 4], "tanh": False, "unet": False, "hints": False,
+                               "mirror": False}
     assert state["metrics"]["test_loss"] == 1.5
     assert all(torch.equal(state["state_dict"][k], v) for k, v in model.state_dict().items())
