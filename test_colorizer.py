@@ -2,14 +2,15 @@
 the colorized PNGs it writes (ab MSE, PSNR, SSIM, CIEDE2000, AuC, colourfulness), each with a 95%
 bootstrap interval over the pictures; with several checkpoints (or decodings: temperatures, the mirror
 average), paired comparisons; with --hints, ab MSE and PSNR given exactly N colour-hint points per picture. On a
-validation split (split_data.py --within), a sweep of decodings also chooses each model's own."""
+validation split (split_data.py --within), a sweep of decodings also chooses each model's own; --store then writes
+the chosen one, and its test-split metrics, into the checkpoint."""
 import argparse
 from contextlib import contextmanager
 from itertools import product
 from pathlib import Path
 from typing import NamedTuple
 
-from common.checkpoint import classifier_only, load_model, training_size
+from common.checkpoint import classifier_only, load_model, training_size, write_state
 from common.cli import UserError, add_common_args, guarded, prepare
 from common.evaluation import chosen_decoding, evaluate, hint_sweep, recoloured
 from common.files import PRETRAINED, held_out_part, writable_dir
@@ -57,8 +58,15 @@ def parse_args(argv=None):
                         "ab MSE and PSNR per N in hints.json, hints.png and hints_grid.png, on the true pictures and "
                         "on recoloured ones (hue turned per picture); a model that takes no hints scores the same "
                         "at every N")
+    p.add_argument("--store", action="store_true",
+                   help="write the one decoding scored here (its --temperature, --mirror) and its metrics on the test "
+                        "split into the checkpoint, weights untouched: how a file takes the decoding chosen on "
+                        "validation faces (make decoding)")
     add_common_args(p)
     args = p.parse_args(argv)
+    if args.store and (len(args.checkpoint or ()) > 1 or len(args.temperature or ()) > 1 or len(args.mirror or ()) > 1):
+        p.error("--store writes one decoding into one checkpoint: give one --checkpoint and at most one "
+                "--temperature and one --mirror")
     if args.hints and not all(0 <= n <= EVAL_POINTS for n in args.hints):
         p.error(f"--hints: each N must be between 0 and {EVAL_POINTS}")
     shipped = "tanh" if args.tanh else "classifier" if args.classifier else "network3"
@@ -116,12 +124,14 @@ def main(argv=None):
     runs = list(variants(args, device))
     if len({training_size(run.state) for run in runs}) > 1:
         raise UserError("these checkpoints were trained at different sizes; compare models of one picture size")
+    part = held_out_part(args.data)
+    if args.store:
+        check_storable(runs[0], part)
     photos = prepared_part(args.data, "test", training_size(runs[0].state))
     # scored as slices read EVAL_CHUNK at a time, so a large test part is never held whole; the hint protocol
     # works on the pictures at hand
     images, names = (photos.squares[:] if args.hints else photos.squares), photos.names
     results, scores, sweeps = {}, {}, {}
-    part = held_out_part(args.data)
     for run in runs:
         label, t = run.label, run.temperature
         folder = out if len(runs) == 1 else out / label.replace(" ", "-").replace("=", "")
@@ -153,6 +163,30 @@ def main(argv=None):
         write_json(out / "comparison.json", paired(scores, len(names)))
     if len(args.temperature or ()) > 1 or len(args.mirror or ()) > 1:
         choose_decodings(runs, results, part, out)
+    if args.store:
+        store_decoding(runs[0], results[runs[0].label])
+
+
+def check_storable(run, part):
+    """Refuse --store before any work where its result could not be kept."""
+    if part != "test":
+        raise UserError(f"--store keeps metrics of the test split, and this is a {part} split: choose the decoding "
+                        "there, then store it with --data on the test split")
+    if run.model.takes_hints:
+        raise UserError(f"--store: {run.path} takes hints, and its stored hint tables would no longer match; "
+                        "train it with the decoding instead")
+
+
+def store_decoding(run, metrics):
+    """The checkpoint with the decoding just scored as its own, and these metrics in place of its stored ones
+    (training's time and device kept): the file then decodes and reports as measured here."""
+    config = dict(run.model.config)
+    for key in ("temperature", "mirror"):
+        if key in config:
+            config[key] = metrics[key]
+    write_state(run.path, {**run.state, "config": config, "metrics": {**run.state["metrics"], **metrics}})
+    print(f"{run.path}: now decodes {decoding_text({k: config[k] for k in ('temperature', 'mirror') if k in config})}"
+          f", with the metrics above stored")
 
 
 def choose_decodings(runs, results, part, out):

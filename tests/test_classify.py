@@ -1,4 +1,5 @@
 import json
+import shutil
 from itertools import product
 
 import cv2
@@ -110,6 +111,34 @@ def test_short_classifier_run_lowers_loss_and_sweeps_temperature(tiny_split, tmp
     assert list(chosen) == [str(out / "model.pt")]
     decodings = [{"temperature": t, "mirror": m} for t, m in product((0.38, 1.0), (False, True))]
     assert chosen[str(out / "model.pt")] in decodings
+    store_a_decoding(out / "model.pt", tiny_split, tmp_path, capsys)
+
+
+def store_a_decoding(trained, tiny_split, tmp_path, capsys):
+    """--store: refused on the validation split, then the decoding (not the file's own) and its test metrics
+    written, weights kept."""
+    decoding = {"temperature": 1.0, "mirror": True}
+    stored = tmp_path / "stored.pt"
+    shutil.copy(trained, stored)
+    flags = ["--temperature", str(decoding["temperature"]), "--mirror", "on" if decoding["mirror"] else "off"]
+    with pytest.raises(SystemExit):
+        evaluate_main(["--checkpoint", str(stored), "--data", str(tmp_path / "val"), *flags, "--store"])
+    assert "is a validation split" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        evaluate_main(["--checkpoint", str(stored), "--temperature", "0.38", "1", "--store"])
+    assert "one decoding into one checkpoint" in capsys.readouterr().err
+    assert load_checkpoint(stored)["metrics"] == load_checkpoint(trained)["metrics"]
+    evaluate_main(["--checkpoint", str(stored), "--data", str(tiny_split), "--out", str(tmp_path / "s"), *flags,
+                   "--store"])
+    measured = json.loads((tmp_path / "s" / "metrics.json").read_text())["metrics"]
+    before, after = load_checkpoint(trained), load_checkpoint(stored)
+    assert {k: after["config"][k] for k in decoding} == decoding
+    assert after["metrics"]["mse_ab"] == measured["mse_ab"] != before["metrics"]["mse_ab"]
+    assert after["metrics"]["train_seconds"] == before["metrics"]["train_seconds"]
+    assert all(torch.equal(after["state_dict"][k], v) for k, v in before["state_dict"].items())
+    evaluate_main(["--checkpoint", str(stored), "--data", str(tiny_split), "--out", str(tmp_path / "own")])
+    own = json.loads((tmp_path / "own" / "metrics.json").read_text())["metrics"]
+    assert own["mse_ab"] == pytest.approx(measured["mse_ab"])  # the file now decodes as stored, with no flags
 
 
 def sweep_of(truth, *rows):

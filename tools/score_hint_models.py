@@ -18,7 +18,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from common import inference  # noqa: E402
 from common.cli import add_common_args, resolve_device  # noqa: E402
 from common.evaluation import hint_sweep, model_and_faces, recoloured  # noqa: E402
-from common.files import list_images, split_parts  # noqa: E402
+from common.files import split_parts  # noqa: E402
 from common.images import read_image, to_rgb8  # noqa: E402
 from common.made_photos import make_photos  # noqa: E402
 from common.prepare import prepared_part  # noqa: E402
