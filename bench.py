@@ -20,11 +20,12 @@ from PIL import Image
 from torch.utils.data import DataLoader, Dataset
 from torchvision.transforms import v2
 
-from common.cli import add_common_args, guarded, keep_freed_memory, prepare
+from common.cli import add_common_args, guarded, keep_freed_memory, prepare, warn
 from common.color import L_SCALE
 from common.data import CROP_SCALE, StreamedBatches, TrainBatches
-from common.engine import make_optimizer, make_step, uses_graphs
+from common.engine import BF16_EMULATED, make_optimizer, make_step, uses_graphs
 from common.files import writable_dir
+from common.inference import emulated_bf16
 from common.models import PRESETS, Colorizer
 from common.prepare import default_workers, prepared_part
 
@@ -134,6 +135,8 @@ def parse_args(argv=None):
 
 def step_figures(args, device):
     """The three training measurements: the model step alone, with our pipeline, with the naive one."""
+    if emulated_bf16(device, args.amp):
+        warn(BF16_EMULATED)
     photos = prepared_part(args.data, "train", 128)
     images = photos.stacked()
     unet = args.net == "unet"

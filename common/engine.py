@@ -15,12 +15,12 @@ from tqdm import tqdm
 
 from . import STARTED, distributed
 from .checkpoint import checkpoint_state, plain_args, save_checkpoint, state_for, write_state
-from .cli import UserError, keep_freed_memory, resolve_device, seed_everything
+from .cli import UserError, keep_freed_memory, resolve_device, seed_everything, warn
 from .color import image_ab
 from .data import EvalBatches, StreamedBatches, TrainBatches
 from .evaluation import evaluate, sample_figure_later, test_loss
 from .files import writable_dir
-from .inference import autocast
+from .inference import autocast, emulated_bf16
 from .plots import loss_curve, write_json
 from .prepare import default_workers, prepared_part
 
@@ -458,6 +458,10 @@ def batches_for(model, args, device, reader, train_photos, test_photos, val_phot
     return train, test, val
 
 
+BF16_EMULATED = ("--amp bf16: this CPU has no bf16 instructions (avx512_bf16 or amx_bf16), so autocast is emulated "
+                 "and training runs many times slower than in float32; use --amp off")
+
+
 def train_from_args(make_model, args, title, extra_metrics=None):
     """What every training script does: seed, build, load the split, fit, evaluate, write artefacts."""
     if not 0 <= args.ema < 1:
@@ -465,6 +469,8 @@ def train_from_args(make_model, args, title, extra_metrics=None):
     keep_freed_memory()
     device = distributed.setup(resolve_device(args.device))
     rank, world = distributed.rank(), distributed.world_size()
+    if emulated_bf16(device, args.amp) and rank == 0:
+        warn(BF16_EMULATED)
     out = writable_dir(args.out)
     train_photos = prepared_part(args.data, "train", args.size)
     test_photos = prepared_part(args.data, "test", args.size)

@@ -28,6 +28,16 @@ def autocast(device, amp="auto", cache=True):
     return torch.autocast(device.type, dtype=torch.bfloat16, cache_enabled=cache) if on else nullcontext()
 
 
+def emulated_bf16(device, amp):
+    """Whether bf16 autocast was asked for on an x86 CPU without bf16 instructions (avx512_bf16, amx_bf16), where
+    PyTorch emulates it and a training step is many times slower than in float32."""
+    if amp != "bf16" or device.type != "cpu":
+        return False
+    capabilities = torch.cpu.get_capabilities()
+    return capabilities.get("architecture") == "x86_64" and not (
+        capabilities.get("avx512_bf16") or capabilities.get("amx_bf16"))
+
+
 def strips(height):
     return (slice(y, y + STRIP_ROWS) for y in range(0, height, STRIP_ROWS))
 

@@ -9,6 +9,7 @@ import torch
 from common.checkpoint import load_checkpoint
 from common.color import split_lab
 from common.data import PIPELINES, TrainBatches, crop_params
+from common.inference import emulated_bf16
 from test_colorizer import main as evaluate_main
 from train_colorizer import main as colorizer_main
 
@@ -135,3 +136,16 @@ def test_a_graphed_cuda_run_resumes_on_cuda_and_on_the_cpu(tiny_split, tmp_path)
         result = run(tiny_split, out, device, "--lr-schedule", "cosine", "--resume", str(tmp_path / "epoch2.pt"),
                      epochs=3)
         assert len(result["history"]["train_loss"]) == 3 and load_checkpoint(out / "last.pt")["epoch"] == 3
+
+
+@pytest.mark.parametrize("capabilities, warned", [({"architecture": "x86_64", "avx2": True}, True),
+                                                  ({"architecture": "x86_64", "avx512_bf16": True}, False),
+                                                  ({"architecture": "x86_64", "amx_bf16": True}, False)])
+def test_bf16_on_a_cpu_without_bf16_instructions_is_warned_about(capabilities, warned, tiny_split, tmp_path,
+                                                                 monkeypatch, capsys):
+    monkeypatch.setattr(torch.cpu, "get_capabilities", lambda: capabilities)
+    run(tiny_split, tmp_path / "bf16", "cpu", "--amp", "bf16", epochs=1)
+    assert ("no bf16 instructions" in capsys.readouterr().err) == warned
+    run(tiny_split, tmp_path / "float32", "cpu", "--amp", "off", epochs=1)
+    assert "no bf16 instructions" not in capsys.readouterr().err
+    assert not emulated_bf16(torch.device("cuda"), "bf16")
