@@ -122,7 +122,8 @@ def store_a_decoding(trained, tiny_split, tmp_path, capsys):
     shutil.copy(trained, stored)
     flags = ["--temperature", str(decoding["temperature"]), "--mirror", "on" if decoding["mirror"] else "off"]
     with pytest.raises(SystemExit):
-        evaluate_main(["--checkpoint", str(stored), "--data", str(tmp_path / "val"), *flags, "--store"])
+        evaluate_main(["--checkpoint", str(stored), "--data", str(tmp_path / "val"), "--out", str(tmp_path / "r"),
+                       *flags, "--store"])
     assert "is a validation split" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         evaluate_main(["--checkpoint", str(stored), "--temperature", "0.38", "1", "--store"])
