@@ -36,9 +36,9 @@ def at_side(picture, side=PHOTO_SIDE):
 
 
 def three_photos():
-    sample = Path(matplotlib.cbook._get_data_path("sample_data"))
-    return [at_side(p) for p in (skimage.data.astronaut(), read_image(sample / "grace_hopper.jpg"),
-                                 read_image(sample / "Minduka_Present_Blue_Pack.png"))]
+    sample = [read_image(matplotlib.cbook.get_sample_data(name, asfileobj=False))
+              for name in ("grace_hopper.jpg", "Minduka_Present_Blue_Pack.png")]
+    return [at_side(p) for p in (skimage.data.astronaut(), *sample)]
 
 
 def made_photos(data, out, seed):
