@@ -1,6 +1,7 @@
 """Colour hints: the U-Net, simulated and evaluation hints, hints from users (typed points and hint pictures),
 the command line, and the shipped hint model."""
 import json
+import sys
 
 import numpy as np
 import pytest
@@ -8,6 +9,7 @@ import torch
 from torch import nn
 
 from colorize import main as colorize_main
+from common import inference
 from common.checkpoint import load_checkpoint, save_checkpoint
 from common.color import rgb_to_lab
 from common.data import TrainBatches
@@ -32,6 +34,7 @@ from common.models import PRESETS, Classifier, Colorizer
 from common.photos import hint_picture, points_as_picture
 from common.plots import write_png
 from common.prepare import prepared_part
+from common.spread import keep_inside
 from test_colorizer import main as evaluate_main
 from tests.conftest import ROOT, made_up_image, write_rgb
 from train_colorizer import main as train_main
@@ -366,3 +369,22 @@ def test_no_hints_and_empty_hints_colour_alike(hint_checkpoint):
     none = colorize(model, [picture], 32, CPU)[0].rgb
     empty = colorize(model, [picture], 32, CPU, hints=[Hints.none()])[0].rgb
     assert np.array_equal(none, empty)
+
+
+@pytest.mark.slow
+def test_hint_arms_are_scored_on_training_faces_alone_with_and_without_keeping_inside(hint_checkpoint, tiny_split,
+                                                                                      tmp_path, capsys):
+    sys.path.insert(0, str(ROOT / "tools"))
+    from score_hint_models import main as score_main
+
+    score_main([str(hint_checkpoint / "hints.pt"), "--data", str(tiny_split), "--out", str(tmp_path / "arms"),
+                "--device", "cpu"])
+    linked = sorted(p.name for p in (tmp_path / "arms" / "train-faces").iterdir())
+    assert linked == sorted(json.loads((tiny_split / "split.json").read_text())["train"])
+    scores = json.loads((tmp_path / "arms" / "arms.json").read_text())[str(hint_checkpoint / "hints.pt")]
+    alone, inside = scores["regions"]["network alone"], scores["regions"]["kept inside"]
+    assert list(alone) == list(inside) == ["3 photos", "10 training faces", "8 made photos"]
+    assert alone["3 photos"]["hints"] > 0 and alone["3 photos"]["leak"] != inside["3 photos"]["leak"]
+    assert inference.keep_inside is keep_inside  # the stand-in is gone after scoring
+    assert set(scores["mse_ab"]) == {"0 true", "10 true", "10 recoloured"}
+    assert f"| {hint_checkpoint / 'hints.pt'} |" in capsys.readouterr().out

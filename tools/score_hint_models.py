@@ -77,12 +77,12 @@ def ab_mse(model, data, size, device, folder):
     return {"0 true": true[0]["mse_ab"], "10 true": true[10]["mse_ab"], "10 recoloured": turned[10]["mse_ab"]}
 
 
-def main():
+def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split(":")[0])
     parser.add_argument("checkpoints", nargs="+", type=Path, help="hint models to score")
     parser.add_argument("--data", default="data/split", help="split made by split_data.py (its training part)")
     parser.add_argument("--out", type=Path, default=Path("runs/hint-arms"), help="(default: %(default)s)")
-    args = add_common_args(parser, seed=0).parse_args()
+    args = add_common_args(parser, seed=0).parse_args(argv)
     device = resolve_device(args.device)
     made = made_photos(args.data, args.out, args.seed)
     results = {}
