@@ -110,7 +110,9 @@ def test_work_for_a_client_that_went_away_stops(server):
         time.sleep(0.5)
         if cpu_seconds(process) - before < 0.1:
             break
-        assert time.monotonic() - gone < 4, "the server still works for a client that went away 4 s ago"
+        assert time.monotonic() - gone < 30, "the server still works for a client that went away 30 s ago"
+    # counted in the server's CPU seconds, not the wall clock, which a busy machine stretches (a run beside a
+    # training failed a 4 s wall-clock bound); the whole answer costs about 11 CPU s
     assert cpu_seconds(process) - spent < 4
     assert call(port, "GET", "/api/models")[0] == 200
 
