@@ -1,7 +1,7 @@
 """Colour hints: the U-Net, simulated and evaluation hints, hints from users (typed points and hint pictures),
 the command line, and the shipped hint model."""
+import importlib.util
 import json
-import sys
 
 import numpy as np
 import pytest
@@ -371,12 +371,27 @@ def test_no_hints_and_empty_hints_colour_alike(hint_checkpoint):
     assert np.array_equal(none, empty)
 
 
+def score_main(argv):
+    """tools/score_hint_models.py's main, loaded from its file (tools/ is no package)."""
+    spec = importlib.util.spec_from_file_location("score_hint_models", ROOT / "tools" / "score_hint_models.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.main(argv)
+
+
+def test_scoring_arms_refuses_a_model_without_hints_or_a_missing_file_in_one_line_before_any_work(tmp_path, capsys):
+    for bad, said in ((ROOT / "pretrained" / "unet.pt", "takes no colour hints"), (tmp_path / "no.pt", "no such")):
+        with pytest.raises(SystemExit) as stop:
+            score_main([str(ROOT / "pretrained" / "hints.pt"), str(bad), "--out", str(tmp_path / "arms"),
+                        "--device", "cpu"])
+        err = capsys.readouterr().err
+        assert stop.value.code == 2 and err.startswith(f"error: {bad}") and said in err and err.count("\n") == 1
+    assert not (tmp_path / "arms").exists()
+
+
 @pytest.mark.slow
 def test_hint_arms_are_scored_on_training_faces_alone_with_and_without_keeping_inside(hint_checkpoint, tiny_split,
                                                                                       tmp_path, capsys):
-    sys.path.insert(0, str(ROOT / "tools"))
-    from score_hint_models import main as score_main
-
     score_main([str(hint_checkpoint / "hints.pt"), "--data", str(tiny_split), "--out", str(tmp_path / "arms"),
                 "--device", "cpu"])
     linked = sorted(p.name for p in (tmp_path / "arms" / "train-faces").iterdir())

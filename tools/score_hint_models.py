@@ -16,7 +16,8 @@ import skimage.data
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from common import inference  # noqa: E402
-from common.cli import add_common_args, resolve_device  # noqa: E402
+from common.checkpoint import load_model  # noqa: E402
+from common.cli import UserError, add_common_args, guarded, resolve_device  # noqa: E402
 from common.evaluation import hint_sweep, model_and_faces, recoloured  # noqa: E402
 from common.files import split_parts  # noqa: E402
 from common.images import read_image, to_rgb8  # noqa: E402
@@ -77,6 +78,7 @@ def ab_mse(model, data, size, device, folder):
     return {"0 true": true[0]["mse_ab"], "10 true": true[10]["mse_ab"], "10 recoloured": turned[10]["mse_ab"]}
 
 
+@guarded
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split(":")[0])
     parser.add_argument("checkpoints", nargs="+", type=Path, help="hint models to score")
@@ -84,6 +86,9 @@ def main(argv=None):
     parser.add_argument("--out", type=Path, default=Path("runs/hint-arms"), help="(default: %(default)s)")
     args = add_common_args(parser, seed=0).parse_args(argv)
     device = resolve_device(args.device)
+    for checkpoint in args.checkpoints:  # every file checked before the first is scored
+        if not load_model(checkpoint, device)[0].takes_hints:
+            raise UserError(f"{checkpoint} takes no colour hints; score hint models (train_colorizer.py --hints)")
     made = made_photos(args.data, args.out, args.seed)
     results = {}
     for checkpoint in args.checkpoints:
