@@ -16,9 +16,9 @@ import skimage.data
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from common import inference  # noqa: E402
-from common.checkpoint import load_model  # noqa: E402
+from common.checkpoint import load_model, training_size  # noqa: E402
 from common.cli import UserError, add_common_args, guarded, resolve_device  # noqa: E402
-from common.evaluation import hint_sweep, model_and_faces, recoloured  # noqa: E402
+from common.evaluation import as_pictures, hint_sweep, recoloured  # noqa: E402
 from common.files import split_parts  # noqa: E402
 from common.images import read_image, to_rgb8  # noqa: E402
 from common.made_photos import make_photos  # noqa: E402
@@ -69,9 +69,9 @@ def region_tables(model, sets, size, device):
     return tables
 
 
-def ab_mse(model, data, size, device, folder):
-    """ab MSE on MSE_FACES training faces: 0 and 10 true points, 10 points on recoloured pictures."""
-    part = prepared_part(data, "train", size)
+def ab_mse(model, part, device, folder):
+    """ab MSE on the first MSE_FACES faces of the training `part`: 0 and 10 true points, 10 points on recoloured
+    pictures."""
     images, names = part.squares[:MSE_FACES], part.names[:MSE_FACES]
     true = hint_sweep(model, images, names, device, [0, 10], folder)
     turned = hint_sweep(model, recoloured(images), names, device, [10], folder, grid_name="hints_grid_recoloured.png")
@@ -86,18 +86,21 @@ def main(argv=None):
     parser.add_argument("--out", type=Path, default=Path("runs/hint-arms"), help="(default: %(default)s)")
     args = add_common_args(parser, seed=0).parse_args(argv)
     device = resolve_device(args.device)
-    for checkpoint in args.checkpoints:  # every file checked before the first is scored
-        if not load_model(checkpoint, device)[0].takes_hints:
+    models = [(checkpoint, *load_model(checkpoint, device)) for checkpoint in args.checkpoints]
+    for checkpoint, model, _ in models:  # every file checked before the first is scored
+        if not model.takes_hints:
             raise UserError(f"{checkpoint} takes no colour hints; score hint models (train_colorizer.py --hints)")
-    made = made_photos(args.data, args.out, args.seed)
+    photos, made = three_photos(), made_photos(args.data, args.out, args.seed)
     results = {}
-    for checkpoint in args.checkpoints:
-        model, size, faces, _ = model_and_faces(checkpoint, args.data, "train", device)
-        sets = {"3 photos": three_photos(), f"{FACES} training faces": faces[:FACES], f"{MADE} made photos": made}
+    for checkpoint, model, state in models:
+        size = training_size(state)
+        part = prepared_part(args.data, "train", size)
+        sets = {"3 photos": photos, f"{FACES} training faces": as_pictures(part.squares[:FACES]),
+                f"{MADE} made photos": made}
         folder = args.out / checkpoint.parent.name / checkpoint.stem
         folder.mkdir(parents=True, exist_ok=True)
         results[str(checkpoint)] = r = {"regions": region_tables(model, sets, size, device),
-                                        "mse_ab": ab_mse(model, args.data, size, device, folder)}
+                                        "mse_ab": ab_mse(model, part, device, folder)}
         cells = [f"{t['leak']:.3f} / {t['fill']:.3f}" for how in r["regions"].values() for t in how.values()]
         print(f"| {checkpoint} | " + " | ".join(cells) + " | " + " | ".join(f"{v:.2f}" for v in r["mse_ab"].values())
               + " |", flush=True)
