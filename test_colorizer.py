@@ -10,7 +10,7 @@ from itertools import product
 from pathlib import Path
 from typing import NamedTuple
 
-from common.checkpoint import classifier_only, load_model, training_size, write_state
+from common.checkpoint import a_model, classifier_only, load_model, training_size, write_state
 from common.cli import UserError, add_common_args, guarded, prepare
 from common.evaluation import chosen_decoding, evaluate, hint_sweep, recoloured
 from common.files import PRETRAINED, held_out_part, writable_dir
@@ -91,8 +91,9 @@ def variants(args, device):
     if args.temperature and not any(state["model"] == "classifier" for _, _, state in loaded):
         classifier_only("--temperature", *loaded[0][1:], loaded[0][0])
     for path, model, state in loaded:
-        if args.mirror and model.target != "ab":
-            raise UserError(f"--mirror needs a per-pixel model; {path} holds a {state['model']}")
+        if args.mirror and (model.target != "ab" or "mirror" not in model.config):
+            raise UserError(f"--mirror needs a per-pixel network; {path} holds {a_model(state['model'])}"
+                            f"{' (its members keep their own decodings)' * (state['model'] == 'ensemble')}")
     stems = [path.stem for path, _, _ in loaded]
     for path, model, state in loaded:
         name = "" if len(loaded) == 1 else path.stem if stems.count(path.stem) == 1 else str(path)

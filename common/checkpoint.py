@@ -11,9 +11,14 @@ from pathlib import Path
 import torch
 
 from .cli import UserError
-from .models import MODELS, build
+from .models import MODELS, Ensemble, build
 
 FORMAT = 1
+
+
+def a_model(name):
+    """A model's name with its article, for one-line errors: "a classifier", "an ensemble"."""
+    return f"{'an' if name[0] in 'aeiou' else 'a'} {name}"
 
 
 def checkpoint_state(model, metrics=None, **training_state):
@@ -51,7 +56,8 @@ def load_checkpoint(path, expect=None):
     if not isinstance(state, dict) or state.get("model") not in MODELS or "state_dict" not in state:
         raise UserError(f"{path}: not a checkpoint of this project (no known model name and weights)")
     if expect is not None and state["model"] not in expect:
-        raise UserError(f"{path}: holds a {state['model']} model, but a {' or '.join(expect)} was asked for")
+        raise UserError(f"{path}: holds {a_model(state['model'])} model, but {' or '.join(map(a_model, expect))} "
+                        "was asked for")
     return state
 
 
@@ -59,7 +65,7 @@ def state_for(path, model):
     """A checkpoint that holds the very model `model` is (its name and config), to load into it."""
     state = load_checkpoint(path, expect=[model.name])
     if build(state["model"], state["config"]).config != model.config:  # older files lack newer defaults
-        raise UserError(f"{path}: holds a {state['model']} with config {state['config']}, but these flags build "
+        raise UserError(f"{path}: holds {a_model(state['model'])} with config {state['config']}, but these flags build "
                         f"{model.config}; use the flags of the run that wrote it")
     return state
 
@@ -69,7 +75,8 @@ def model_from_checkpoint(state, path="checkpoint"):
         model = build(state["model"], state["config"])
         model.load_state_dict(state["state_dict"])
     except (TypeError, RuntimeError, KeyError) as e:
-        raise UserError(f"{path}: weights do not fit a {state['model']} with config {state.get('config')}") from e
+        raise UserError(f"{path}: weights do not fit {a_model(state['model'])} "
+                        f"with config {state.get('config')}") from e
     return model
 
 
@@ -84,10 +91,31 @@ def training_size(state):
     return state.get("args", {}).get("size", 128)
 
 
+def ensemble_of(paths):
+    """An Ensemble of the per-pixel automatic models in `paths`, with their weights and decodings, and the picture
+    size they share; a file that cannot be a member is refused in one line naming it."""
+    states = []
+    for path in paths:
+        state = load_checkpoint(path)
+        kind = "hint " * bool(state["config"].get("hints")) + state["model"]
+        if kind not in ("colorizer", "classifier"):
+            raise UserError(f"{path}: holds {a_model(kind)}; an ensemble averages automatic per-pixel models "
+                            "(colorizers and classifiers)")
+        model_from_checkpoint(state, path)  # weights that fit their config, or one line naming the file
+        states.append(state)
+    sizes = {training_size(state) for state in states}
+    if len(sizes) > 1:
+        raise UserError(f"{', '.join(map(str, paths))}: trained at sizes {sorted(sizes)}; average models of one size")
+    ensemble = Ensemble([{"model": state["model"], "config": state["config"]} for state in states])
+    for member, state in zip(ensemble.members, states):
+        member.load_state_dict(state["state_dict"])
+    return ensemble, sizes.pop()
+
+
 def classifier_only(flag, model, state, path):
     """Refuse a flag that means something only to the classifier."""
     if not model.has_bins:
-        raise UserError(f"{flag} needs a classifier; {path} holds a {state['model']}")
+        raise UserError(f"{flag} needs a classifier; {path} holds {a_model(state['model'])}")
 
 
 def plain_args(args):

@@ -328,12 +328,43 @@ class Classifier(ColourModel):
         return -(logp.exp() * logp).sum(dim=1)
 
 
+@dataclass
+class EnsembleSettings:
+    members: list = field(default_factory=list)  # each {"model": its name, "config": its config}
+
+
+class Ensemble(ColourModel):
+    """The mean of trained per-pixel models' raw ab, each decoded as its own file is (a classifier at its
+    temperature, a mirroring model mirrored). Models trained on other losses err in other ways, and the squared
+    error of the mean is at most the mean of theirs, less a quarter of their squared difference (for two).
+    Made from trained files (ensemble.py), never trained as a whole."""
+
+    name = "ensemble"
+    units = "ab MSE (raw ab units)"
+
+    def __init__(self, members=()):
+        super().__init__(EnsembleSettings([{"model": m["model"], "config": dict(m["config"])} for m in members]))
+        self.members = nn.ModuleList(build(m["model"], m["config"]) for m in self.settings.members)
+
+    def network(self, x):
+        # each member's raw ab at the input's size (a classifier decodes at 1/4 of it), then their mean
+        return torch.stack([member.predict_ab(member(x), x.shape[-2:]) for member in self.members]).mean(dim=0)
+
+    def loss(self, output, target):
+        return F.mse_loss(output, target)
+
+    def predict_ab(self, output, size=None, temperature=None):
+        """The members' mean as it is: each member decoded at its own temperature."""
+        return output if size is None or output.shape[-2:] == tuple(size) else F.interpolate(
+            output, size=size, mode="bilinear", align_corners=False)
+
+
 def _heaviest(index, weights):
     """The bin carrying most of a soft-encoded target: the pixel's nearest bin."""
     return index.gather(-1, weights.argmax(dim=-1, keepdim=True))[..., 0]
 
 
-MODELS = {model.name: model for model in (MeanChromaRegressor, Colorizer, Classifier)}
+MODELS = {model.name: model for model in (MeanChromaRegressor, Colorizer, Classifier, Ensemble)}
 
 
 def build(name, config):

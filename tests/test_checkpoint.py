@@ -3,9 +3,10 @@ import pickle
 import pytest
 import torch
 
-from common.checkpoint import load_checkpoint, save_checkpoint
+from common.checkpoint import load_checkpoint, load_model, save_checkpoint
 from common.cli import UserError
-from common.models import Colorizer, MeanChromaRegressor
+from common.models import Classifier, Colorizer, MeanChromaRegressor
+from ensemble import main as ensemble_main
 from test_colorizer import main as evaluate_main
 
 
@@ -64,3 +65,30 @@ def test_atomic_save_leaves_no_temporary_and_round_trips(tmp_path):
                                "mirror": False}
     assert state["metrics"]["test_loss"] == 1.5
     assert all(torch.equal(state["state_dict"][k], v) for k, v in model.state_dict().items())
+
+
+def test_an_ensemble_of_trained_files_loads_as_one_checkpoint_and_refuses_files_that_cannot_be_members(tmp_path,
+                                                                                                        capsys):
+    torch.manual_seed(0)
+    calm, vivid = Colorizer((4, 4, 4, 4, 4), unet=True), Classifier((4, 4, 4, 4, 4), temperature=0.7, mirror=True)
+    for name, model in (("calm.pt", calm), ("vivid.pt", vivid), ("hints.pt", Colorizer((4,) * 5, hints=True)),
+                        ("mean.pt", MeanChromaRegressor())):
+        save_checkpoint(tmp_path / name, model, args={"size": 32})
+    save_checkpoint(tmp_path / "big.pt", Colorizer((4,) * 5), args={"size": 64})
+    ensemble_main([str(tmp_path / "calm.pt"), str(tmp_path / "vivid.pt"), "--out", str(tmp_path / "pair.pt")])
+    model, state = load_model(tmp_path / "pair.pt", "cpu")
+    assert state["model"] == "ensemble" and state["args"]["size"] == 32
+    assert [m["config"] for m in state["config"]["members"]] == [calm.config, vivid.config]
+    x = torch.rand(1, 1, 32, 32)
+    with torch.no_grad():
+        alone = [m.eval().predict_ab(m(x), (32, 32)) for m in (calm, vivid)]
+        assert torch.allclose(model.eval()(x), (alone[0] + alone[1]) / 2, atol=1e-5)
+    capsys.readouterr()
+    for files, said in [(["calm.pt", "hints.pt"], "hints.pt: holds a hint colorizer"),
+                        (["mean.pt", "calm.pt"], "mean.pt: holds a regressor"),
+                        (["calm.pt", "big.pt"], "trained at sizes [32, 64]"), (["calm.pt"], "at least two"),
+                        (["calm.pt", "gone.pt"], "gone.pt: no such checkpoint")]:
+        with pytest.raises(SystemExit):
+            ensemble_main([*(str(tmp_path / f) for f in files), "--out", str(tmp_path / "no.pt")])
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and said in err and not (tmp_path / "no.pt").exists()

@@ -2,7 +2,7 @@ import pytest
 import torch
 from torch import nn
 
-from common.models import MODELS, PRESETS, Classifier, Colorizer, ColourModel, MeanChromaRegressor, build
+from common.models import MODELS, PRESETS, Classifier, Colorizer, ColourModel, Ensemble, MeanChromaRegressor, build
 
 
 def test_regressor_is_seven_convs_of_three_maps_to_two_numbers():
@@ -43,9 +43,14 @@ def test_tanh_bounds_output_and_scales_ab():
     assert torch.isclose(model.loss(torch.zeros(1, 2, 4, 4), torch.full((1, 2, 4, 4), 64.0)), torch.tensor(0.25))
 
 
+def members(*models):
+    return [{"model": m.name, "config": m.config} for m in models]
+
+
 @pytest.mark.parametrize("model", [MeanChromaRegressor(), Colorizer(PRESETS[1], tanh=True),
-                                   Colorizer(unet=True, hints=True), Classifier(PRESETS[1])],
-                         ids=["regressor", "tanh", "unet-hints", "classifier"])
+                                   Colorizer(unet=True, hints=True), Classifier(PRESETS[1]),
+                                   Ensemble(members(Colorizer(PRESETS[1]), Classifier(PRESETS[1])))],
+                         ids=["regressor", "tanh", "unet-hints", "classifier", "ensemble"])
 def test_every_model_states_its_contract_and_rebuilds_from_its_config(model):
     assert isinstance(model, ColourModel) and MODELS[model.name] is type(model)
     rebuilt = build(model.name, model.config)
@@ -87,3 +92,20 @@ def test_a_mirroring_model_answers_a_picture_and_its_mirror_image_alike_in_evalu
     assert not torch.allclose(*plain, atol=1e-3) and not torch.allclose(*trained, atol=1e-3)  # the network has none
     assert torch.allclose(seen[0], (plain[0] + plain[1]) / 2, atol=1e-5)
     assert build(model.name, {**model.config, "mirror": True}).mirror and not MeanChromaRegressor().mirror
+
+
+def test_an_ensemble_answers_the_mean_of_its_members_each_decoded_as_its_own_file():
+    torch.manual_seed(0)
+    tanh, classifier = Colorizer(PRESETS[1], tanh=True, mirror=True), Classifier(PRESETS[1], temperature=0.55)
+    ensemble = Ensemble(members(tanh, classifier))
+    ensemble.members[0].load_state_dict(tanh.state_dict())
+    ensemble.members[1].load_state_dict(classifier.state_dict())
+    x, target = torch.rand(2, 1, 32, 32), torch.randn(2, 2, 32, 32) * 20
+    with torch.no_grad():
+        own = [m.eval().predict_ab(m(x), (32, 32)) for m in (tanh, classifier)]
+        ab = ensemble.predict_ab(ensemble.eval()(x), (32, 32))
+    assert torch.allclose(ab, (own[0] + own[1]) / 2, atol=1e-4)
+    assert not torch.allclose(own[1], classifier.predict_ab(classifier(x), (32, 32), temperature=0.38), atol=1e-3)
+    errors = [ensemble.loss(o, target) for o in own]  # the mean's squared error: the members' mean, less the spread
+    spread = ((own[0] - own[1]) ** 2).mean() / 4
+    assert torch.isclose(ensemble.loss(ab, target), sum(errors) / 2 - spread, rtol=1e-4) and spread > 0
