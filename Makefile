@@ -35,7 +35,7 @@ export DATA
 
 PORT    ?= 8000
 
-.PHONY: setup setup-browser data split train decoding train-regressor test compare experiments experiments-unet schedules bench demo serve \
+.PHONY: setup setup-browser data split train decoding train-regressor test ensemble compare experiments experiments-unet schedules bench demo serve \
 	eval-video lint check test-fast clean
 
 setup: $(VENV)/.installed
@@ -85,8 +85,16 @@ test: split
 	$(PY) test_colorizer.py --data $(SPLIT) --checkpoint $(CHECKPOINT) --device $(DEVICE) \
 		$(if $(HINTS),--hints $(HINT_POINTS)) --out $(RUNS)/test-$(basename $(notdir $(CHECKPOINT)))
 
+# the default, unet_ensemble.pt: the two shipped U-Nets averaged, scored on the test split, its metrics stored
+MEMBERS ?= pretrained/unet.pt pretrained/unet_classifier.pt
+ensemble: split
+	$(PY) ensemble.py $(MEMBERS) --out $(RUNS)/unet_ensemble.pt
+	$(PY) test_colorizer.py --data $(SPLIT) --checkpoint $(RUNS)/unet_ensemble.pt --store --device $(DEVICE) \
+		--out $(RUNS)/test-unet_ensemble
+
 compare: split
-	$(PY) test_colorizer.py --data $(SPLIT) --checkpoint pretrained/unet_classifier.pt pretrained/unet.pt \
+	$(PY) test_colorizer.py --data $(SPLIT) --checkpoint pretrained/unet_ensemble.pt pretrained/unet_classifier.pt \
+		pretrained/unet.pt \
 		pretrained/network3.pt pretrained/classifier.pt pretrained/tanh.pt --temperature 0.55 0.38 1 \
 		--device $(DEVICE) --out $(RUNS)/compare
 

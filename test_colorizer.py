@@ -186,8 +186,8 @@ def store_decoding(run, metrics):
         if key in config:
             config[key] = metrics[key]
     write_state(run.path, {**run.state, "config": config, "metrics": {**run.state["metrics"], **metrics}})
-    print(f"{run.path}: now decodes {decoding_text({k: config[k] for k in ('temperature', 'mirror') if k in config})}"
-          f", with the metrics above stored")
+    decoding = decoding_text({k: config[k] for k in ("temperature", "mirror") if k in config})
+    print(f"{run.path}: {'now decodes ' + decoding + ', with ' if decoding else ''}the metrics above stored")
 
 
 def choose_decodings(runs, results, part, out):

@@ -10,7 +10,7 @@ from .cli import UserError
 REPOSITORY = Path(__file__).resolve().parent.parent
 PRETRAINED = REPOSITORY / "pretrained"  # the shipped checkpoints and the faces' framing
 PAGE = Path(__file__).resolve().parent / "web" / "page"  # the web page's static files
-AUTOMATIC = ("unet_classifier.pt", "unet.pt", "classifier.pt", "network3.pt")  # the automatic models, the default first
+AUTOMATIC = ("unet_ensemble.pt", "unet_classifier.pt", "unet.pt", "classifier.pt", "network3.pt")  # the default first
 CLASSIFIERS = ("unet_classifier.pt", "classifier.pt")  # the automatic models with bins (a confidence map), best first
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp"}

@@ -151,7 +151,7 @@ def test_requests_that_used_to_break_the_server_get_a_4xx_or_work(client):
     response = client.post("/api/colorize", json={**long_colour, "hints": long_colour["hints"] * 10})
     assert response.status_code == 413 and "larger than this server takes" in response.json()["error"]
     unnamed = client.post("/api/colorize", json={"photo": key, "hints": [{"x": 1, "y": 1, "colour": "red"}]})
-    assert unnamed.status_code == 400 and unnamed.json()["error"].startswith("unet_classifier.pt takes no colour hints")
+    assert unnamed.status_code == 400 and unnamed.json()["error"].startswith("unet_ensemble.pt takes no colour hints")
     thin = upload(client, png(np.full((20000, 1), 120, np.uint8)), "thin.png").json()
     assert (thin["preview_width"], thin["preview_height"]) == (1, 1280)
     for body in ({"photo": thin["photo"]}, {"photo": thin["photo"], "model": "hints.pt",
@@ -364,10 +364,12 @@ def test_the_page_in_chromium_takes_a_photo_a_click_and_a_colour(browser, tmp_pa
         assert not browser.find_element(By.ID, "gray").is_displayed()  # ...and no broken pictures
         assert not browser.find_element(By.ID, "result").is_displayed()
         labels = [o.text for o in browser.find_elements(By.CSS_SELECTOR, "#model option")]
-        assert "Vivid colours (Network 3 classifier) - classifier.pt" in labels and len(labels) == 6
+        assert "Vivid colours (Network 3 classifier) - classifier.pt" in labels and len(labels) == 7
         assert "Calm colours (U-Net) - unet.pt" in labels
-        assert browser.find_element(By.ID, "model").get_attribute("value") == "unet_classifier.pt"  # the default
+        assert browser.find_element(By.ID, "model").get_attribute("value") == "unet_ensemble.pt"  # the default
+        assert "Most accurate (U-Net and U-Net classifier, averaged) - unet_ensemble.pt" in labels
         assert "Vivid colours (U-Net classifier) - unet_classifier.pt" in labels
+        assert not browser.find_element(By.ID, "temperature-box").is_displayed()  # no bins of its own
         screenshot(browser, "page_empty.png")
         browser.find_element(By.ID, "file").send_keys(str(notes))
         wait.until(lambda d: d.find_element(By.ID, "error").is_displayed())

@@ -1,6 +1,7 @@
 import json
 
 import pytest
+import torch
 
 from colorize import parse_args as colorize_args
 from common.checkpoint import load_checkpoint
@@ -17,6 +18,15 @@ def test_shipped_weights_load_with_their_metrics(name, model):
     state = load_checkpoint(PRETRAINED / f"{name}.pt")
     assert state["model"] == model and state["metrics"]["images"] == 75
     assert state["config"]["features"] == [16, 32, 64, 128, 256]
+
+
+def test_the_shipped_ensemble_holds_the_two_shipped_unets_as_they_are():
+    ensemble = load_checkpoint(PRETRAINED / "unet_ensemble.pt")
+    members = [load_checkpoint(PRETRAINED / name) for name in ("unet.pt", "unet_classifier.pt")]
+    assert ensemble["config"]["members"] == [{"model": m["model"], "config": m["config"]} for m in members]
+    assert ensemble["metrics"]["images"] == 75 and ensemble["args"]["size"] == 128
+    for i, member in enumerate(members):
+        assert all(torch.equal(ensemble["state_dict"][f"members.{i}.{k}"], v) for k, v in member["state_dict"].items())
 
 
 def evaluate(name, split, tmp_path, *extra):
@@ -44,7 +54,7 @@ def test_shipped_classifier_is_accurate_and_as_colourful_as_the_truth(real_split
 
 
 def test_the_default_is_the_first_automatic_model_shipped_and_the_one_asked_for_otherwise(tmp_path):
-    assert colorize_args(["photo.jpg", "-o", "out"]).checkpoint == PRETRAINED / "unet_classifier.pt"
+    assert colorize_args(["photo.jpg", "-o", "out"]).checkpoint == PRETRAINED / "unet_ensemble.pt"
     assert colorize_args(["photo.jpg", "-o", "out", "--hint", "1,1,red"]).checkpoint == PRETRAINED / "hints.pt"
     assert colorize_args(["photo.jpg", "-o", "out", "--confidence"]).checkpoint == PRETRAINED / "unet_classifier.pt"
     for name in ("unet.pt", "network3.pt", "classifier.pt"):  # a copy of pretrained/ without the default
@@ -66,7 +76,13 @@ def shipped_against_network3(name, split, tmp_path):
     return metrics
 
 
-def test_shipped_default_beats_network3_and_is_as_colourful_as_the_truth(real_split, tmp_path):
+def test_shipped_default_meets_the_three_marks_set_for_it(real_split, tmp_path):
+    metrics = shipped_against_network3("unet_ensemble", real_split, tmp_path)
+    assert metrics["mse_ab"] <= 7.0
+    assert abs(metrics["colourfulness"] - metrics["colourfulness_truth"]) <= 0.02 * metrics["colourfulness_truth"]
+
+
+def test_shipped_unet_classifier_beats_network3_and_is_as_colourful_as_the_truth(real_split, tmp_path):
     metrics = shipped_against_network3("unet_classifier", real_split, tmp_path)
     assert abs(metrics["colourfulness"] - metrics["colourfulness_truth"]) <= 0.02 * metrics["colourfulness_truth"]
 

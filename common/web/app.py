@@ -176,15 +176,23 @@ def attachment(name):
 def plain_name(state):
     """What a checkpoint does, in the words of someone choosing a model on the page."""
     config = state["config"]
+    if state["model"] == "ensemble":
+        return f"Most accurate ({' and '.join(network_name(m) for m in config['members'])}, averaged)"
     if state["model"] == "regressor":
         return "One mean colour for the whole photo (regressor)"
     if config.get("hints"):
         return "Follows the colours you click (hint model)"
+    if state["model"] == "classifier":
+        return f"Vivid colours ({network_name(state)})"
+    return f"Calm colours ({network_name(state)}{', tanh output' if config.get('tanh') else ''})"
+
+
+def network_name(state):
+    """The network of a colorizer or classifier checkpoint, as plain_name says it."""
+    config = state["config"]
     net = "U-Net" if config.get("unet") else next(
         (f"Network {k}" for k, v in PRESETS.items() if list(v) == list(config["features"])), "custom network")
-    if state["model"] == "classifier":
-        return f"Vivid colours ({net} classifier)"
-    return f"Calm colours ({net}{', tanh output' if config.get('tanh') else ''})"
+    return f"{net} classifier" if state["model"] == "classifier" else net
 
 
 class Models:
