@@ -34,11 +34,14 @@ PHOTO_SIDE = 256
 
 
 def photos_that_are_not_faces(side=PHOTO_SIDE):
-    """The colour photos scikit-image ships that are not portraits (and the left view of its stereo motorcycle),
-    at most `side` on their long side: the region protocol away from faces."""
+    """The colour photos scikit-image ships that are not portraits (and the left view of its stereo motorcycle), and
+    the two scikit-learn ships (a temple, a flower), at most `side` on their long side: the region protocol away from
+    faces."""
     import skimage.data
+    from sklearn.datasets import load_sample_images
 
     pictures = [getattr(skimage.data, name)() for name in PHOTOS] + [skimage.data.stereo_motorcycle()[0]]
+    pictures += load_sample_images().images
     return [cv2.resize(p, None, fx=side / max(p.shape[:2]), fy=side / max(p.shape[:2]), interpolation=cv2.INTER_AREA)
             for p in pictures]
 
