@@ -94,22 +94,18 @@ def training_size(state):
 def ensemble_of(paths):
     """An Ensemble of the per-pixel automatic models in `paths`, with their weights and decodings, and the picture
     size they share; a file that cannot be a member is refused in one line naming it."""
-    states = []
+    models, sizes = [], set()
     for path in paths:
         state = load_checkpoint(path)
         kind = "hint " * bool(state["config"].get("hints")) + state["model"]
         if kind not in ("colorizer", "classifier"):
             raise UserError(f"{path}: holds {a_model(kind)}; an ensemble averages automatic per-pixel models "
                             "(colorizers and classifiers)")
-        model_from_checkpoint(state, path)  # weights that fit their config, or one line naming the file
-        states.append(state)
-    sizes = {training_size(state) for state in states}
+        models.append(model_from_checkpoint(state, path))
+        sizes.add(training_size(state))
     if len(sizes) > 1:
         raise UserError(f"{', '.join(map(str, paths))}: trained at sizes {sorted(sizes)}; average models of one size")
-    ensemble = Ensemble([{"model": state["model"], "config": state["config"]} for state in states])
-    for member, state in zip(ensemble.members, states):
-        member.load_state_dict(state["state_dict"])
-    return ensemble, sizes.pop()
+    return Ensemble.of(models), sizes.pop()
 
 
 def classifier_only(flag, model, state, path):

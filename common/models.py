@@ -346,6 +346,14 @@ class Ensemble(ColourModel):
         super().__init__(EnsembleSettings([{"model": m["model"], "config": dict(m["config"])} for m in members]))
         self.members = nn.ModuleList(build(m["model"], m["config"]) for m in self.settings.members)
 
+    @classmethod
+    def of(cls, models):
+        """The ensemble of models already built and trained, their weights kept as they are."""
+        ensemble = cls()
+        ensemble.settings.members = [{"model": m.name, "config": m.config} for m in models]
+        ensemble.members = nn.ModuleList(models)
+        return ensemble
+
     def network(self, x):
         # each member's raw ab at the input's size (a classifier decodes at 1/4 of it), then their mean
         return torch.stack([member.predict_ab(member(x), x.shape[-2:]) for member in self.members]).mean(dim=0)

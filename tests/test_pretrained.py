@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from colorize import parse_args as colorize_args
-from common.checkpoint import load_checkpoint
+from common.checkpoint import load_checkpoint, load_model
 from common.files import default_model
 from test_colorizer import main as evaluate_main
 from tests.conftest import ROOT
@@ -22,11 +22,11 @@ def test_shipped_weights_load_with_their_metrics(name, model):
 
 def test_the_shipped_ensemble_holds_the_two_shipped_unets_as_they_are():
     ensemble = load_checkpoint(PRETRAINED / "unet_ensemble.pt")
-    members = [load_checkpoint(PRETRAINED / name) for name in ("unet.pt", "unet_classifier.pt")]
-    assert ensemble["config"]["members"] == [{"model": m["model"], "config": m["config"]} for m in members]
+    members = [load_model(PRETRAINED / name, "cpu")[0] for name in ("unet.pt", "unet_classifier.pt")]
+    assert ensemble["config"]["members"] == [{"model": m.name, "config": m.config} for m in members]
     assert ensemble["metrics"]["images"] == 75 and ensemble["args"]["size"] == 128
     for i, member in enumerate(members):
-        assert all(torch.equal(ensemble["state_dict"][f"members.{i}.{k}"], v) for k, v in member["state_dict"].items())
+        assert all(torch.equal(ensemble["state_dict"][f"members.{i}.{k}"], v) for k, v in member.state_dict().items())
 
 
 def evaluate(name, split, tmp_path, *extra):
