@@ -108,16 +108,22 @@ experiments: split
 	$(PY) experiments.py $(foreach s,$(SEEDS),$(foreach m,net1 net2 net3 classifier,$(EXP)/$(m)-seed$(s))) \
 		--out $(EXP)/results.md
 
-# the automatic U-Net models, regression and classifier, once per seed; the recipe of the shipped unet.pt and
-# unet_classifier.pt: make experiments-unet EPOCHS=200 SCHEDULE=cosine EMA=0.999 AMP=bf16 COMPILE=1 SEEDS="42 43 44"
+# the automatic U-Net models, regression and classifier, once per seed, and their average; the recipe of the shipped
+# unet.pt, unet_classifier.pt and unet_ensemble.pt: make experiments-unet EPOCHS=200 SCHEDULE=cosine EMA=0.999
+# AMP=bf16 COMPILE=1 TEMPERATURE=0.55 MIRROR=1 SEEDS="42 43 44" (TEMPERATURE and MIRROR: the classifier's decoding)
 experiments-unet: split
 	for s in $(SEEDS); do \
-	  $(MAKE) --no-print-directory train NET=unet TANH= HINTS= CLASSIFIER= SEED=$$s OUT=$(EXP)/unet-seed$$s || exit 1; \
+	  $(MAKE) --no-print-directory train NET=unet TANH= HINTS= CLASSIFIER= MIRROR= SEED=$$s OUT=$(EXP)/unet-seed$$s \
+	    || exit 1; \
 	  $(MAKE) --no-print-directory train NET=unet TANH= HINTS= CLASSIFIER=1 SEED=$$s \
 	    OUT=$(EXP)/classifier-unet-seed$$s || exit 1; \
+	  $(PY) ensemble.py $(EXP)/unet-seed$$s/model.pt $(EXP)/classifier-unet-seed$$s/model.pt \
+	    --out $(EXP)/ensemble-unet-seed$$s.pt || exit 1; \
+	  $(PY) test_colorizer.py --data $(SPLIT) --checkpoint $(EXP)/ensemble-unet-seed$$s.pt --store --device $(DEVICE) \
+	    --out $(EXP)/test-ensemble-unet-seed$$s || exit 1; \
 	done
-	$(PY) experiments.py $(foreach s,$(SEEDS),$(foreach m,unet classifier-unet,$(EXP)/$(m)-seed$(s))) \
-		--out $(EXP)/results-unet.md
+	$(PY) experiments.py $(foreach s,$(SEEDS),$(foreach m,unet classifier-unet,$(EXP)/$(m)-seed$(s)) \
+		$(EXP)/ensemble-unet-seed$(s).pt) --out $(EXP)/results-unet.md
 
 schedules: split
 	$(MAKE) --no-print-directory train NET=3 TANH= CLASSIFIER= SCHEDULE=none OUT=$(RUNS)/schedules/constant

@@ -16,12 +16,12 @@ def main(argv=None):
     prepare(args)
     if len(args.members) < 2:
         raise UserError("an ensemble needs at least two checkpoints")
-    ensemble, size = ensemble_of([Path(m) for m in args.members])
+    ensemble, run = ensemble_of([Path(m) for m in args.members])
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    save_checkpoint(out, ensemble, args={"size": size, "members": args.members})
-    print(f"{out}: the mean of {len(args.members)} models at {size} px ({', '.join(args.members)}); score it with "
-          f"`python test_colorizer.py --checkpoint {out} --store`")
+    save_checkpoint(out, ensemble, args=run)
+    print(f"{out}: the mean of {len(args.members)} models at {run['size']} px ({', '.join(args.members)}); score it "
+          f"with `python test_colorizer.py --checkpoint {out} --store`")
 
 
 if __name__ == "__main__":

@@ -6,6 +6,7 @@ import json
 import statistics
 from pathlib import Path
 
+from common.checkpoint import load_checkpoint
 from common.cli import UserError, guarded
 from common.models import PRESETS
 from test_colorizer import LABELS, REPORT_MSE, REPORT_TANH
@@ -14,6 +15,10 @@ LAST = 20  # epochs whose test-loss spread shows how much the last one is a lott
 
 
 def load(run):
+    """A training run's metrics.json, or a checkpoint whose args and metrics test_colorizer.py --store wrote (an
+    ensemble's: ensemble.py)."""
+    if Path(run).suffix == ".pt":
+        return load_checkpoint(run)
     path = Path(run) / "metrics.json"
     if not path.is_file():
         raise UserError(f"{path}: missing; train that run first (make train OUT={run})")
@@ -35,6 +40,15 @@ def configuration(args, metrics):
     return f"{backbone}{' tanh' if args.get('tanh') else ''}{hints}{mirrored}", report
 
 
+def member_name(member):
+    """An ensemble member ({"model", "config"}) named as configuration() names the run that trained it."""
+    config = member["config"]
+    net = "unet" if config.get("unet") else next((k for k, v in PRESETS.items() if list(v) == config["features"]), "?")
+    args = {"net": net, "classifier": member["model"] == "classifier", **{k: config.get(k) for k in
+                                                                             ("tanh", "hints", "mirror")}}
+    return configuration(args, {"temperature": config.get("temperature")})[0]
+
+
 def cell(values, digits=4):
     if len(set(values)) == 1:
         return f"{values[0]:.{digits}g}"
@@ -46,7 +60,9 @@ def table(runs):
     for run in runs:
         data = load(run)
         args, metrics = data["args"], data["metrics"]
-        key = (*configuration(args, metrics), args.get("epochs"), args.get("lr_schedule"))
+        name = (f"Average of {' and '.join(map(member_name, data['config']['members']))}", None) \
+            if data.get("model") == "ensemble" else configuration(args, metrics)
+        key = (*name, args.get("epochs"), args.get("lr_schedule"))
         groups.setdefault(key, []).append((args.get("seed"), metrics))
     header = ["model", "report test loss", "our test loss", *LABELS.values(), "epochs", "train min", "seeds"]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
@@ -54,7 +70,8 @@ def table(runs):
         metrics = [m for _, m in members]
         cells = [name, f"{report}" if report else "-", cell([m["test_loss"] for m in metrics])]
         cells += [cell([m[k] for m in metrics]) for k in LABELS]
-        cells += [str(epochs), cell([m.get("train_seconds", 0) / 60 for m in metrics], 2),
+        trained = [m["train_seconds"] / 60 for m in metrics if "train_seconds" in m]  # an ensemble trains nothing
+        cells += [str(epochs), cell(trained, 2) if trained else "-",
                   " ".join("-" if seed is None else str(seed) for seed, _ in members)]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
@@ -79,7 +96,8 @@ def curves(runs, path):
 @guarded
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__)
-    p.add_argument("runs", nargs="+", help="training output folders (each with metrics.json)")
+    p.add_argument("runs", nargs="+", help="training output folders (each with metrics.json), or checkpoints scored "
+                                           "with test_colorizer.py --store (an ensemble's)")
     p.add_argument("--out", help="also write the table to this markdown file")
     p.add_argument("--curves", metavar="PNG", help="plot the runs' test loss per epoch here (+ a JSON beside it)")
     args = p.parse_args(argv)

@@ -91,10 +91,14 @@ def training_size(state):
     return state.get("args", {}).get("size", 128)
 
 
+SHARED_ARGS = ("seed", "epochs", "lr_schedule")  # run settings an ensemble records where all its members agree
+
+
 def ensemble_of(paths):
-    """An Ensemble of the per-pixel automatic models in `paths`, with their weights and decodings, and the picture
-    size they share; a file that cannot be a member is refused in one line naming it."""
-    models, sizes = [], set()
+    """An Ensemble of the per-pixel automatic models in `paths`, with their weights and decodings, and its args: the
+    picture size they share, the members' paths and the SHARED_ARGS they agree on (so experiments.py can group
+    ensembles by seed); a file that cannot be a member is refused in one line naming it."""
+    models, runs = [], []
     for path in paths:
         state = load_checkpoint(path)
         kind = "hint " * bool(state["config"].get("hints")) + state["model"]
@@ -102,10 +106,12 @@ def ensemble_of(paths):
             raise UserError(f"{path}: holds {a_model(kind)}; an ensemble averages automatic per-pixel models "
                             "(colorizers and classifiers)")
         models.append(model_from_checkpoint(state, path))
-        sizes.add(training_size(state))
+        runs.append({**state.get("args", {}), "size": training_size(state)})
+    sizes = sorted({run["size"] for run in runs})
     if len(sizes) > 1:
-        raise UserError(f"{', '.join(map(str, paths))}: trained at sizes {sorted(sizes)}; average models of one size")
-    return Ensemble.of(models), sizes.pop()
+        raise UserError(f"{', '.join(map(str, paths))}: trained at sizes {sizes}; average models of one size")
+    shared = {key: runs[0].get(key) for key in SHARED_ARGS if len({str(run.get(key)) for run in runs}) == 1}
+    return Ensemble.of(models), {"size": sizes[0], "members": [str(p) for p in paths], **shared}
 
 
 def classifier_only(flag, model, state, path):

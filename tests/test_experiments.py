@@ -65,3 +65,33 @@ def test_missing_run_is_one_clear_error(tmp_path, capsys):
     with pytest.raises(SystemExit):
         experiments_main([str(tmp_path / "nope")])
     assert "metrics.json: missing" in capsys.readouterr().err
+
+
+def test_ensembles_scored_and_stored_become_rows_of_their_members_names_by_seed(tmp_path, capsys):
+    import torch
+
+    from common.checkpoint import save_checkpoint
+    from common.models import Classifier, Colorizer
+    from ensemble import main as ensemble_main
+
+    files = []
+    for seed in (42, 43):
+        torch.manual_seed(seed)
+        for name, model in (("calm", Colorizer((4,) * 5, unet=True)),
+                            ("vivid", Classifier((4,) * 5, unet=True, temperature=0.55, mirror=True))):
+            save_checkpoint(tmp_path / f"{name}{seed}.pt", model,
+                            args={"size": 32, "seed": seed, "epochs": 10, "lr_schedule": "cosine"})
+        pair = tmp_path / f"pair{seed}.pt"
+        ensemble_main([str(tmp_path / f"calm{seed}.pt"), str(tmp_path / f"vivid{seed}.pt"), "--out", str(pair)])
+        state = torch.load(pair, weights_only=True)
+        scored = {k: v for k, v in METRICS.items() if k != "train_seconds"}  # what test_colorizer.py --store writes
+        state["metrics"] = {**scored, "mse_ab": 6.0 + seed - 42}
+        torch.save(state, pair)
+        files.append(str(pair))
+    capsys.readouterr()
+    experiments_main(files)
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) == 3  # one row for both seeds
+    assert lines[2].startswith("| Average of U-Net and Classifier, U-Net backbone, T = 0.55, mirrored | - | 20.5 | "
+                               "6.5 +- 0.71 |")
+    assert lines[2].endswith("| 10 | - | 42 43 |")  # its members' epochs and seeds; it trains nothing itself
