@@ -42,11 +42,13 @@ def strips(height):
     return (slice(y, y + STRIP_ROWS) for y in range(0, height, STRIP_ROWS))
 
 
-def lightness(img):
-    """CIELAB L (float32 HxW, 0..100) of a decoded image of any kind (gray, RGB, RGBA; 8 or 16 bit)."""
+def lightness(img, stop=None):
+    """CIELAB L (float32 HxW, 0..100) of a decoded image of any kind (gray, RGB, RGBA; 8 or 16 bit); a set `stop`
+    event ends the work between strips (StoppedError)."""
     peak = 65535.0 if img.dtype == np.uint16 else 255.0
     L = np.empty(img.shape[:2], np.float32)
     for rows in strips(img.shape[0]):
+        check(stop)
         part = img[rows]
         rgb = part[..., :3] if part.ndim == 3 else part[..., None].repeat(3, axis=2)
         L[rows] = cv2.cvtColor(rgb.astype(np.float32) / peak, cv2.COLOR_RGB2Lab)[..., 0]
@@ -144,16 +146,17 @@ def colorize(model, images, size, device, confidence=False, faces=None, hints=No
 
 
 def colorize_later(model, images, size, device, confidence=False, faces=None, hints=None, found=None,
-                   temperature=None):
+                   temperature=None, stop=None):
     """`colorize` in two halves: the forward passes now, while the model is as it is, and the CPU work
     (upsampling, gamut, RGB) in the returned function, which another thread may call and stop with an event, and
     a video passes the colour it carries from frame to frame (see `render`). `found`: the faces of each image as
-    `find_faces` gave them, for a caller that colours the same photo again (the page) or tracks faces (a video)."""
+    `find_faces` gave them, for a caller that colours the same photo again (the page) or tracks faces (a video).
+    A set `stop` event ends the first half too, between its steps (StoppedError)."""
     hints = hints or [None] * len(images)
     hinted = [h is not None and len(h) > 0 for h in hints]
     if not model.takes_hints and any(hinted):
         raise UserError("this model takes no colour hints; use a hint model such as pretrained/hints.pt")
-    Ls = [lightness(img) for img in images]
+    Ls = [lightness(img, stop) for img in images]
     whole_hints = [grid(h, L.shape, size) for L, h in zip(Ls, hints)] if model.takes_hints else None
     small = [shrink(L, size) for L in Ls]
     output, ab_small = predict(model, small, device, whole_hints, temperature)
@@ -163,10 +166,12 @@ def colorize_later(model, images, size, device, confidence=False, faces=None, hi
     auto_small = iter(predict(model, hinted_small, device, temperature=temperature)[1] if hinted_small else [])
     keep = [(h, next(auto_small)) if given else None for h, given in zip(hints, hinted)]
     entropy = model.entropy(output).cpu().numpy() if confidence else [None] * len(images)
+    check(stop)
     # a face crop sees only the hints inside it and would overrule those around it: hints turn faces off
     if found is None:
         found = [find_faces(L, *faces) if faces and not given else [] for L, given in zip(Ls, hinted)]
     found = [image_faces if not given else [] for image_faces, given in zip(found, hinted)]
+    check(stop)
     squares = [[square for face in image_faces for square in face] for image_faces in found]
     face_crops = [crop for L, image_squares in zip(Ls, squares) for crop in crops(L, image_squares, size)]
     face_ab = iter(predict(model, face_crops, device, temperature=temperature)[1] if face_crops else [])

@@ -247,3 +247,23 @@ def test_hint_places_are_the_centres_of_the_widest_unsure_regions_and_flat_maps_
     assert hint_places(np.full((300, 400), 0.5, np.float32)) == []
     marked = mark_places(np.zeros((300, 400, 3), np.uint8), places[:1])
     assert marked[150, 100 - 15:100 + 16].max() == 255 and marked[150, 100].max() == 0  # a ring around, not on it
+
+
+def test_a_request_stopped_while_its_L_is_worked_out_runs_no_forward_pass(monkeypatch):
+    import threading
+
+    from common import inference
+
+    real_check, checked, passes = inference.check, [], []
+
+    def check(event):
+        real_check(event)
+        checked.append(event)
+        event.set()  # the client goes away during the first strip of L
+
+    monkeypatch.setattr(inference, "check", check)
+    monkeypatch.setattr(inference, "predict", lambda *args, **kwargs: passes.append(args))
+    img = np.full((3 * inference.STRIP_ROWS, 40, 3), 120, np.uint8)
+    with pytest.raises(inference.StoppedError):
+        inference.colorize_later(Colorizer((4,) * 5), [img], 32, torch.device("cpu"), stop=threading.Event())
+    assert len(checked) == 1 and not passes  # stopped at the second strip, before any network or face search

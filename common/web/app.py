@@ -358,7 +358,7 @@ class Page:
         check(stop)
         with lock:
             pictures = colorize_later(model, [img], size, self.device, confidence, self.faces, [hints], found,
-                                      temperature)
+                                      temperature, stop)
         result = pictures(stop)[0]
         check(stop)
         if confidence:
