@@ -245,8 +245,10 @@ def test_concurrent_requests_share_the_models_and_match_serial_ones(client):
         together = list(pool.map(lambda b: client.post("/api/colorize", json=b).content, bodies))
     assert serial[0] != serial[1]  # the temperature matters...
     assert together == serial * 3  # ...and no request's temperature leaks into another's forward pass
-    own = {m["name"]: m["temperature"] for m in client.get("/api/models").json()["models"] if m["classifier"]}
+    listed = client.get("/api/models").json()
+    own = {m["name"]: m["temperature"] for m in listed["models"] if m["classifier"]}
     assert own == {"classifier.pt": 0.38, "unet_classifier.pt": 0.55}  # the page offers each model's own temperature
+    assert (listed["default"], listed["unsure"]) == ("unet_ensemble.pt", "unet_classifier.pt")  # colorize.py's two
 
 
 def test_the_page_looks_for_faces_in_a_preview_once_and_colours_it_as_colorize_does(client, monkeypatch):
@@ -381,6 +383,11 @@ def test_the_page_in_chromium_takes_a_photo_a_click_and_a_colour(browser, tmp_pa
         wait.until(lambda d: d.find_element(By.ID, "error").is_displayed())
         assert "Could not open notes.txt; still showing astronaut_gray.png" in browser.find_element(By.ID,
                                                                                                    "status").text
+        then_updated(lambda: browser.find_element(By.ID, "confidence").click())  # the default has no bins...
+        assert browser.find_element(By.ID, "overlay").is_displayed()  # ...so the first classifier's map is shown
+        assert "under unet_classifier.pt's confidence map" in browser.find_element(By.ID, "result-caption").text
+        then_updated(lambda: browser.find_element(By.ID, "confidence").click())
+        assert not browser.find_element(By.ID, "overlay").is_displayed()
         then_updated(lambda: Select(browser.find_element(By.ID, "model")).select_by_value("unet.pt"))
         assert not browser.find_element(By.ID, "temperature-box").is_displayed()  # a regression model has none
         then_updated(lambda: Select(browser.find_element(By.ID, "model")).select_by_value("classifier.pt"))
@@ -388,6 +395,7 @@ def test_the_page_in_chromium_takes_a_photo_a_click_and_a_colour(browser, tmp_pa
         before = ab_near_click()
         then_updated(lambda: browser.find_element(By.ID, "confidence").click())
         assert browser.find_element(By.ID, "overlay").is_displayed()  # the classifier's entropy over the result
+        assert "under its confidence map" in browser.find_element(By.ID, "result-caption").text
         then_updated(lambda: browser.find_element(By.ID, "confidence").click())
         assert not browser.find_element(By.ID, "overlay").is_displayed()
         browser.find_element(By.ID, "places").click()

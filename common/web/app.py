@@ -458,7 +458,10 @@ class Page:
         return JSONResponse({"places": found})
 
     async def model_list(self, request: Request):
-        return JSONResponse({"models": await run_in_threadpool(self.models.describe), "default": self.default_model})
+        """The models, the default, and the classifier that says where colour is unsure when the chosen model has no
+        bins (colorize.py --confidence's)."""
+        return JSONResponse({"models": await run_in_threadpool(self.models.describe), "default": self.default_model,
+                             "unsure": default_model(self.models.folder, bins=True).name})
 
     async def index(self, request: Request):
         return FileResponse(PAGE / "index.html")

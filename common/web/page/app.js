@@ -3,7 +3,7 @@
 "use strict";
 
 const $ = (id) => document.getElementById(id);
-const state = { photo: null, hints: [], history: [], models: [], request: 0, editing: null };
+const state = { photo: null, hints: [], history: [], models: [], unsure: null, request: 0, editing: null };
 
 function showError(message) {
   $("error").textContent = message;
@@ -26,10 +26,24 @@ function post(url, body) {
 
 function model() { return state.models.find((m) => m.name === $("model").value); }
 
-function request(confidence = false) {
+// The model whose bins say where colour is unsure (the confidence map, the places to click, the suggested
+// colours): the chosen one when it has bins, else the server's (colorize.py --confidence's).
+function unsure() {
+  return model().classifier ? model() : state.models.find((m) => m.classifier && m.name === state.unsure);
+}
+
+function request() {
   const m = model();
-  return { photo: state.photo.photo, model: m.name, hints: state.hints, confidence,
+  return { photo: state.photo.photo, model: m.name, hints: state.hints, confidence: false,
            temperature: m.classifier ? Number($("temperature").value) : null };
+}
+
+// The confidence map: the chosen classifier's at the slider's temperature, or another's without the hints, which
+// only a hint model takes.
+function confidenceRequest() {
+  const m = unsure();
+  return m === model() ? { ...request(), confidence: true }
+    : { photo: state.photo.photo, model: m.name, hints: [], confidence: true, temperature: null };
 }
 
 async function blobOf(body) {
@@ -41,8 +55,9 @@ function show(img, url) {
 }
 
 async function loadModels() {
-  const { models, default: chosen } = await (await call("/api/models")).json();
+  const { models, default: chosen, unsure } = await (await call("/api/models")).json();
   state.models = models;
+  state.unsure = unsure;
   $("model").replaceChildren(...models.map((m) => {
     const option = new Option(`${m.label} - ${m.name}`, m.name);
     option.title = m.mse_ab == null ? m.name : `${m.name}: ab MSE ${m.mse_ab.toFixed(1)} on the test faces`;
@@ -59,7 +74,7 @@ function modelChanged() {
     $("temperature").value = m.temperature;
     $("temperature-value").textContent = Number(m.temperature).toFixed(2);
   }
-  $("confidence").disabled = !m.classifier;
+  $("confidence").disabled = !unsure();
 }
 
 async function open(file) {
@@ -91,17 +106,17 @@ async function update(what) {
   const number = ++state.request;
   const started = performance.now();
   $("undo").disabled = state.history.length === 0;
-  const overlay = $("confidence").checked && model().classifier;
+  const overlay = $("confidence").checked && unsure();
   try {
-    const [colour, confidence] = await Promise.all([blobOf(request()), blobOf(overlay && request(true))]);
+    const [colour, confidence] = await Promise.all([blobOf(request()), blobOf(overlay && confidenceRequest())]);
     if (number !== state.request) return;
     await Promise.all([show($("result"), colour), overlay ? show($("overlay"), confidence) : null]);
     $("overlay").hidden = !overlay;
     const ms = Math.round(performance.now() - started);
     document.body.dataset.latency = ms;
     document.body.dataset.updates = number;
-    $("result-caption").textContent = overlay ? "Colorized, under its confidence map: bright where the model is unsure"
-      : "Colorized";
+    $("result-caption").textContent = !overlay ? "Colorized"
+      : `Colorized, under ${overlay === model() ? "its" : `${overlay.name}'s`} confidence map: bright where it is unsure`;
     const p = state.photo;
     $("status").textContent = `${p.name}: ${p.width}x${p.height}, ${state.hints.length} hint(s), ${model().name}; ` +
       `${what} in ${ms} ms`;
@@ -127,7 +142,7 @@ function change(hints, what) {
 }
 
 async function showPlaces() {
-  const source = model().classifier ? model() : state.models.find((m) => m.classifier);
+  const source = unsure();
   if (!source) return showError("no classification model to say where it is unsure");
   try {
     const query = new URLSearchParams({ photo: state.photo.photo, model: source.name });
@@ -209,7 +224,7 @@ async function openPicker(event, at, index) {
   $("remove-hint").hidden = index === null;
   $("swatches").replaceChildren();
   picker.hidden = false;
-  const source = model().classifier ? model() : state.models.find((m) => m.classifier);
+  const source = unsure();
   if (!source) return;
   try {
     const query = new URLSearchParams({ photo: state.photo.photo, x: at.x, y: at.y, model: source.name });
