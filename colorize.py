@@ -21,8 +21,8 @@ def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__)
     p.add_argument("inputs", nargs="+", metavar="INPUT", help="image files and/or folders (searched recursively)")
     p.add_argument("-o", "--out", required=True, help="output folder (created if missing)")
-    p.add_argument("--checkpoint", help="model (default: the best shipped one in pretrained/, unet_classifier.pt; with "
-                   "hints, hints.pt)")
+    p.add_argument("--checkpoint", help="model (default: the best shipped one in pretrained/, unet_ensemble.pt; with "
+                   "hints, hints.pt; with --confidence or --temperature, unet_classifier.pt)")
     p.add_argument("--hints", type=Path, metavar="PATH",
                    help="a hint picture painted over a copy of the photo in any editor (any scale, same aspect "
                         "ratio): every opaque pixel of a PNG with transparency, or every non-gray pixel of an RGB "
@@ -32,7 +32,8 @@ def parse_args(argv=None):
                    help="one hint at pixel X,Y of the photo (0,0 top left), COLOUR as #rrggbb or a name (red, navy, "
                         "skyblue...); repeatable")
     p.add_argument("--size", type=int, help="size the network sees (default: the size it was trained at)")
-    p.add_argument("--temperature", type=float, help="classifier: annealed-mean temperature")
+    p.add_argument("--temperature", type=float,
+                   help="classifier: annealed-mean temperature (without --checkpoint: the best shipped classifier)")
     p.add_argument("--compare", action="store_true",
                    help="also write gray | colorized (| original, for colour input); with faces colorized apart, "
                         "the whole-photo result beside it")
@@ -58,7 +59,7 @@ def parse_args(argv=None):
     add_common_args(p)
     args = p.parse_args(argv)
     args.checkpoint = Path(args.checkpoint) if args.checkpoint else default_model(
-        hints=bool(args.hints or args.hint), bins=args.confidence)
+        hints=bool(args.hints or args.hint), bins=args.confidence or args.temperature is not None)
     return args
 
 

@@ -57,6 +57,8 @@ def test_the_default_is_the_first_automatic_model_shipped_and_the_one_asked_for_
     assert colorize_args(["photo.jpg", "-o", "out"]).checkpoint == PRETRAINED / "unet_ensemble.pt"
     assert colorize_args(["photo.jpg", "-o", "out", "--hint", "1,1,red"]).checkpoint == PRETRAINED / "hints.pt"
     assert colorize_args(["photo.jpg", "-o", "out", "--confidence"]).checkpoint == PRETRAINED / "unet_classifier.pt"
+    assert colorize_args(["photo.jpg", "-o", "out", "--temperature", "0.3"]).checkpoint == \
+        PRETRAINED / "unet_classifier.pt"  # a temperature, like a confidence map, needs bins
     for name in ("unet.pt", "network3.pt", "classifier.pt"):  # a copy of pretrained/ without the default
         (tmp_path / name).write_bytes(b"")
     assert default_model(tmp_path) == tmp_path / "unet.pt"
