@@ -8,7 +8,7 @@ from pathlib import Path
 
 from common.checkpoint import load_checkpoint
 from common.cli import UserError, guarded
-from common.models import PRESETS
+from common.models import PRESETS, preset
 from test_colorizer import LABELS, REPORT_MSE, REPORT_TANH
 
 LAST = 20  # epochs whose test-loss spread shows how much the last one is a lottery
@@ -43,7 +43,7 @@ def configuration(args, metrics):
 def member_name(member):
     """An ensemble member ({"model", "config"}) named as configuration() names the run that trained it."""
     config = member["config"]
-    net = "unet" if config.get("unet") else next((k for k, v in PRESETS.items() if list(v) == config["features"]), "?")
+    net = "unet" if config.get("unet") else preset(config["features"]) or "?"
     args = {"net": net, "classifier": member["model"] == "classifier", **{k: config.get(k) for k in
                                                                              ("tanh", "hints", "mirror")}}
     return configuration(args, {"temperature": config.get("temperature")})[0]

@@ -12,6 +12,11 @@ from .color import AB_SCALE, ab_bins, annealed_mean, neighbour_table, rebalance_
 PRESETS = {1: (3, 3, 3, 3, 3), 2: (8, 16, 32, 64, 128), 3: (16, 32, 64, 128, 256)}
 
 
+def preset(features):
+    """The report's network (1, 2 or 3) with these feature maps, or None for any other."""
+    return next((net for net, maps in PRESETS.items() if list(maps) == list(features)), None)
+
+
 class ColourModel(nn.Module):
     """What every model offers:
 

@@ -42,7 +42,7 @@ from ..files import CLASSIFIERS, IMAGE_SUFFIXES, PAGE, default_model
 from ..hints import parse_point, point_hints
 from ..images import ImageError, read_photo
 from ..inference import StoppedError, check, colorize_later, fit_gamut, lightness, predict, shrink
-from ..models import PRESETS
+from ..models import preset
 from ..photos import heat_map, hint_places, points_as_picture
 from ..plots import encode
 
@@ -190,8 +190,8 @@ def plain_name(state):
 def network_name(state):
     """The network of a colorizer or classifier checkpoint, as plain_name says it."""
     config = state["config"]
-    net = "U-Net" if config.get("unet") else next(
-        (f"Network {k}" for k, v in PRESETS.items() if list(v) == list(config["features"])), "custom network")
+    number = preset(config["features"])
+    net = "U-Net" if config.get("unet") else f"Network {number}" if number else "custom network"
     return f"{net} classifier" if state["model"] == "classifier" else net
 
 
