@@ -12,7 +12,7 @@ from typing import NamedTuple
 
 from common.checkpoint import a_model, classifier_only, load_model, training_size, write_state
 from common.cli import UserError, add_common_args, guarded, prepare
-from common.evaluation import chosen_decoding, evaluate, hint_sweep, recoloured
+from common.evaluation import DECODING, chosen_decoding, evaluate, hint_sweep, recoloured
 from common.files import PRETRAINED, held_out_part, writable_dir
 from common.hints import EVAL_POINTS
 from common.metrics import RESAMPLES, bootstrap, compare
@@ -182,11 +182,11 @@ def store_decoding(run, metrics):
     """The checkpoint with the decoding just scored as its own, and these metrics in place of its stored ones
     (training's time and device kept): the file then decodes and reports as measured here."""
     config = dict(run.model.config)
-    for key in ("temperature", "mirror"):
+    for key in DECODING:
         if key in config:
             config[key] = metrics[key]
     write_state(run.path, {**run.state, "config": config, "metrics": {**run.state["metrics"], **metrics}})
-    decoding = decoding_text({k: config[k] for k in ("temperature", "mirror") if k in config})
+    decoding = decoding_text({k: config[k] for k in DECODING if k in config})
     print(f"{run.path}: {'now decodes ' + decoding + ', with ' if decoding else ''}the metrics above stored")
 
 

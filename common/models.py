@@ -12,6 +12,12 @@ from .color import AB_SCALE, ab_bins, annealed_mean, neighbour_table, rebalance_
 PRESETS = {1: (3, 3, 3, 3, 3), 2: (8, 16, 32, 64, 128), 3: (16, 32, 64, 128, 256)}
 
 
+def at_size(ab, size):
+    """ab (N,2,h,w) upsampled (bilinear) to `size`, or as it is when `size` is None or already its size."""
+    return ab if size is None or ab.shape[-2:] == tuple(size) else F.interpolate(
+        ab, size=size, mode="bilinear", align_corners=False)
+
+
 def preset(features):
     """The report's network (1, 2 or 3) with these feature maps, or None for any other."""
     return next((net for net, maps in PRESETS.items() if list(maps) == list(features)), None)
@@ -238,9 +244,7 @@ class Colorizer(ColourModel):
         return F.mse_loss(output, target / self.scale)
 
     def predict_ab(self, output, size=None, temperature=None):
-        ab = output.float() * self.scale
-        return ab if size is None or ab.shape[-2:] == tuple(size) else F.interpolate(
-            ab, size=size, mode="bilinear", align_corners=False)
+        return at_size(output.float() * self.scale, size)
 
 
 class Classifier(ColourModel):
@@ -324,8 +328,7 @@ class Classifier(ColourModel):
     def predict_ab(self, output, size=None, temperature=None):
         """The annealed mean at `temperature` (None: the one the model was trained to be decoded at)."""
         temperature = self.settings.temperature if temperature is None else temperature
-        ab = annealed_mean(output.float(), self.centres, temperature)
-        return ab if size is None else F.interpolate(ab, size=size, mode="bilinear", align_corners=False)
+        return at_size(annealed_mean(output.float(), self.centres, temperature), size)
 
     def entropy(self, output):
         """Per-pixel entropy of the predicted bin distribution, in nats: high where the model is unsure."""
@@ -368,8 +371,7 @@ class Ensemble(ColourModel):
 
     def predict_ab(self, output, size=None, temperature=None):
         """The members' mean as it is: each member decoded at its own temperature."""
-        return output if size is None or output.shape[-2:] == tuple(size) else F.interpolate(
-            output, size=size, mode="bilinear", align_corners=False)
+        return at_size(output, size)
 
 
 def _heaviest(index, weights):
