@@ -35,7 +35,7 @@ export DATA
 
 PORT    ?= 8000
 
-.PHONY: setup setup-browser data split train decoding train-regressor test ensemble compare experiments experiments-unet schedules bench demo serve \
+.PHONY: setup setup-browser data photos split train decoding train-regressor test ensemble compare experiments experiments-unet schedules bench demo serve \
 	eval-video lint check test-fast clean
 
 setup: $(VENV)/.installed
@@ -53,6 +53,11 @@ setup-browser:
 
 data: setup
 	$(PY) fetch_data.py --out $(DATA)
+
+# the region protocol's 20 photos from OpenCV's source release on PyPI (docs/hints.md); 95 MB fetched once
+OPENCV_SAMPLES := https://files.pythonhosted.org/packages/ac/71/25c98e634b6bdeca4727c7f6d6927b056080668c5008ad3c8fc9e7f8f6ec/opencv-python-4.12.0.88.tar.gz\#sha256=8b738389cede219405f6f3880b851efa3415ccd674752219377353f017d2994d
+photos: setup
+	$(PY) fetch_data.py --archive "$(OPENCV_SAMPLES)" --manifest data/opencv_photos.sha256 --out data/opencv_photos
 
 split: data
 	$(PY) split_data.py --src $(DATA) --out $(SPLIT) --seed $(SPLIT_SEED) --size $(SIZE)
@@ -81,7 +86,7 @@ train-regressor: split
 	$(LAUNCH) train_regressor.py --data $(SPLIT) --epochs $(EPOCHS) --seed $(SEED) --device $(DEVICE) \
 		--out $(RUNS)/regressor
 
-test: split
+test: split $(if $(HINTS),photos)
 	$(PY) test_colorizer.py --data $(SPLIT) --checkpoint $(CHECKPOINT) --device $(DEVICE) \
 		$(if $(HINTS),--hints $(HINT_POINTS)) --out $(RUNS)/test-$(basename $(notdir $(CHECKPOINT)))
 

@@ -1,4 +1,6 @@
-"""Download face_images (750 photos) from DeepColorization at a pinned commit and verify every file.
+"""Download face_images (750 photos) from DeepColorization at a pinned commit and verify every file; or, with
+--archive, take the files of a manifest out of one pinned archive (the photos that are not faces, from OpenCV's
+source release on PyPI: `make photos`).
 
 Several files download at once, and a failed one is tried again with growing pauses. Each file is
 checked against the manifest's SHA-256 before it gets its name in a `.partial` folder beside --out,
@@ -9,6 +11,7 @@ import argparse
 import hashlib
 import http.client
 import os
+import tarfile
 import threading
 import time
 import urllib.error
@@ -65,10 +68,34 @@ def fetch(url, name, digest, folder, retries, backoff):
     return why
 
 
+def unpack(archive, todo, sums, folder, retries, backoff):
+    """The files of `todo` taken out of the .tar.gz at `archive` (fetched once, checked against the SHA-256 after
+    its '#sha256='): each the member whose path ends in its name and whose sum matches; {name: why} of those that
+    failed."""
+    url, _, digest = archive.partition("#sha256=")
+    name = url.rsplit("/", 1)[-1]
+    why = fetch(url.rsplit("/", 1)[0], name, digest, folder, retries, backoff)
+    if why:
+        return {name: why}
+    left = set(todo)
+    with tarfile.open(folder / name) as tar:
+        for member in tar:
+            base = member.name.rsplit("/", 1)[-1]
+            if base in left and member.isfile():
+                (folder / base).write_bytes(tar.extractfile(member).read())
+                if sha256(folder / base) == sums[base]:
+                    left.discard(base)
+    (folder / name).unlink()
+    for base in left:
+        (folder / base).unlink(missing_ok=True)
+    return {base: f"not in {name} with the manifest's SHA-256" for base in left}
+
+
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__)
     p.add_argument("--out", default="data/face_images", help="destination folder (default: %(default)s)")
     p.add_argument("--url", default=URL, help="base address of the files (default: the pinned GitHub commit)")
+    p.add_argument("--archive", help="take the files out of this .tar.gz instead, its SHA-256 after '#sha256='")
     p.add_argument("--manifest", default=MANIFEST, help="SHA-256 sums to verify against (default: %(default)s)")
     p.add_argument("--jobs", type=int, default=8, help="files downloaded at once (default: %(default)s)")
     p.add_argument("--retries", type=int, default=4, help="further tries of a failed file (default: %(default)s)")
@@ -77,6 +104,8 @@ def parse_args(argv=None):
     args = p.parse_args(argv)
     if args.jobs < 1 or args.retries < 0 or args.backoff < 0:
         p.error("--jobs must be at least 1, --retries and --backoff at least 0")
+    if args.archive and "#sha256=" not in args.archive:
+        p.error("--archive needs the archive's SHA-256 after '#sha256=', as PyPI writes its links")
     return args
 
 
@@ -98,11 +127,12 @@ def download(todo, sums, partial, args):
 def main(argv=None):
     args = parse_args(argv)
     out, sums = Path(args.out), read_manifest(args.manifest)
+    again = f"`make {'photos' if args.archive else 'data'}`"
     if out.is_dir():
         bad = verify(out, sums)
         if bad:
             raise UserError(f"{out}: {len(bad)} of {len(sums)} files missing or changed (first: {bad[0]}); "
-                            "remove the folder and run `make data` again")
+                            f"remove the folder and run {again} again")
         print(f"{out}: all {len(sums)} files present and verified")
         return
     partial = out.parent / f".{out.name}.partial"
@@ -111,12 +141,13 @@ def main(argv=None):
         stale.unlink()
     todo = verify(partial, sums)
     kept = len(sums) - len(todo)
-    failed = download(todo, sums, partial, args)
+    failed = (unpack(args.archive, todo, sums, partial, args.retries, args.backoff) if args.archive
+              else download(todo, sums, partial, args))
     if failed:
         first = sorted(failed)[0]
         raise UserError(f"{len(failed)} of {len(sums)} files failed after {args.retries + 1} tries (first: {first}: "
                         f"{failed[first]}); the {len(sums) - len(failed)} verified ones are kept in {partial}, "
-                        "so `make data` again continues from there")
+                        f"so {again} again continues from there")
     partial.rename(out)
     print(f"{out}: {len(todo)} files downloaded" + (f", {kept} kept from an earlier run" if kept else "")
           + f", all {len(sums)} verified")

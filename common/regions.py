@@ -20,7 +20,9 @@ from scipy import ndimage
 from skimage.segmentation import felzenszwalb
 
 from .color import rgb_to_lab
+from .files import REPOSITORY, list_images
 from .hints import Hints, point_box
+from .images import read_image, to_rgb8
 from .inference import colorize, fit_gamut
 from .metrics import bootstrap
 
@@ -31,17 +33,20 @@ MIN_CHROMA = 20.0
 SHOWN = 0.5  # share of the hint's chroma a region must be able to show at its median lightness
 PHOTOS = ("coffee", "chelsea", "rocket", "hubble_deep_field", "retina", "immunohistochemistry", "colorwheel")
 PHOTO_SIDE = 256
+OPENCV_PHOTOS = REPOSITORY / "data" / "opencv_photos"  # `make photos`; data/opencv_photos.sha256 lists them
 
 
-def photos_that_are_not_faces(side=PHOTO_SIDE):
-    """The colour photos scikit-image ships that are not portraits (and the left view of its stereo motorcycle), and
-    the two scikit-learn ships (a temple, a flower), at most `side` on their long side: the region protocol away from
-    faces."""
+def photos_that_are_not_faces(side=PHOTO_SIDE, opencv=OPENCV_PHOTOS):
+    """The colour photos scikit-image ships that are not portraits (and the left view of its stereo motorcycle), the
+    two scikit-learn ships (a temple, a flower) and, where `make photos` has fetched them, the 20 of OpenCV's sample
+    pictures in `opencv`'s folder, at most `side` on their long side: the region protocol away from faces."""
     import skimage.data
     from sklearn.datasets import load_sample_images
 
     pictures = [getattr(skimage.data, name)() for name in PHOTOS] + [skimage.data.stereo_motorcycle()[0]]
     pictures += load_sample_images().images
+    if opencv.is_dir():
+        pictures += [to_rgb8(read_image(path)) for path in list_images(opencv)]
     return [cv2.resize(p, None, fx=side / max(p.shape[:2]), fy=side / max(p.shape[:2]), interpolation=cv2.INTER_AREA)
             for p in pictures]
 

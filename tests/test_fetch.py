@@ -1,6 +1,7 @@
 import hashlib
 import http.server
 import random
+import tarfile
 import threading
 
 import pytest
@@ -103,3 +104,27 @@ def test_real_data_matches_committed_manifest(real_data, capsys):
     fetch_main(["--out", str(real_data)])
     assert "all 750 files present and verified" in capsys.readouterr().out
     assert REAL_DATA == real_data
+
+
+def test_files_come_out_of_a_pinned_archive_by_name_and_sum(mirror, tmp_path, capsys):
+    """`make photos`: the manifest's files are taken out of one archive; a wrong archive or member never reaches out."""
+    src, manifest = mirror
+    (src / "deep").mkdir()
+    (src / "f1.jpg").rename(src / "deep" / "f1.jpg")
+    (src / "f0.jpg").write_bytes(b"a decoy under the right name")
+    (src / "deep" / "f0.jpg").write_bytes(bytes([0]) * 100)
+    archive = tmp_path / "release.tar.gz"
+    with tarfile.open(archive, "w:gz") as tar:
+        tar.add(src, arcname="release")
+    digest = hashlib.sha256(archive.read_bytes()).hexdigest()
+    out = tmp_path / "photos"
+    with pytest.raises(SystemExit):
+        fetch_main(["--archive", f"{archive.as_uri()}#sha256={'0' * 64}", "--manifest", str(manifest),
+                    "--out", str(out), "--retries", "0"])
+    assert "SHA-256 does not match" in capsys.readouterr().err and not out.exists()
+    fetch_main(["--archive", f"{archive.as_uri()}#sha256={digest}", "--manifest", str(manifest), "--out", str(out)])
+    assert sorted(p.name for p in out.iterdir()) == ["f0.jpg", "f1.jpg", "f2.jpg"]
+    assert (out / "f0.jpg").read_bytes() == bytes([0]) * 100 and "all 3 verified" in capsys.readouterr().out
+    with pytest.raises(SystemExit):
+        fetch_main(["--archive", archive.as_uri(), "--manifest", str(manifest), "--out", str(tmp_path / "x")])
+    assert "needs the archive's SHA-256" in capsys.readouterr().err
