@@ -157,9 +157,8 @@ def colorize_later(model, images, size, device, confidence=False, faces=None, hi
     if not model.takes_hints and any(hinted):
         raise UserError("this model takes no colour hints; use a hint model such as pretrained/hints.pt")
     Ls = [lightness(img, stop) for img in images]
-    whole_hints = [grid(h, L.shape, size) for L, h in zip(Ls, hints)] if model.takes_hints else None
     small = [shrink(L, size) for L in Ls]
-    output, ab_small = predict(model, small, device, whole_hints, temperature)
+    output, ab_small = predict(model, small, device, hint_grids(model, Ls, hints, size), temperature)
     # a hinted picture's colour without its hints, what spread.keep_inside keeps outside the hinted objects; the
     # pass above already gave it for the others
     hinted_small = [L for L, given in zip(small, hinted) if given]
@@ -179,11 +178,30 @@ def colorize_later(model, images, size, device, confidence=False, faces=None, hi
 
     def pictures(stop=None, carry=None):
         return [Colorized(render(img, L, ab, image_patches, stop, carry, kept),
-                          None if h is None else upsample(h, L.shape) / np.log(model.bins), len(image_faces))
+                          None if h is None else unsure(model, h, L.shape), len(image_faces))
                 for img, L, ab, h, image_patches, image_faces, kept
                 in zip(images, Ls, ab_small, entropy, patches, found, keep)]
 
     return pictures
+
+
+def hint_grids(model, Ls, hints, size):
+    """`predict`'s hint grids for pictures of lightness `Ls` and their hints; None for a model that takes none."""
+    return [grid(h, L.shape, size) for L, h in zip(Ls, hints)] if model.takes_hints else None
+
+
+def unsure(model, entropy, shape):
+    """A model's entropy of its bins (h,w, nats) as the confidence map: in [0, 1], at a picture's shape."""
+    return upsample(entropy, shape) / np.log(model.bins)
+
+
+def confidence_maps(model, images, size, device, hints=None, stop=None):
+    """The confidence map of each image (a model with bins; `hints` as `colorize` takes them) without colouring it:
+    the page's overlay needs neither the faces nor the picture."""
+    hints = hints or [None] * len(images)
+    Ls = [lightness(img, stop) for img in images]
+    output, _ = predict(model, [shrink(L, size) for L in Ls], device, hint_grids(model, Ls, hints, size))
+    return [unsure(model, h, L.shape) for h, L in zip(model.entropy(output).cpu().numpy(), Ls)]
 
 
 def compose(lab, original):

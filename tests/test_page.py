@@ -266,6 +266,23 @@ def test_the_page_looks_for_faces_in_a_preview_once_and_colours_it_as_colorize_d
     assert expected.faces == 1 and server.jpeg(expected.rgb) == answers[0]
 
 
+def test_a_confidence_map_is_colorize_pys_and_colours_nothing(client, monkeypatch):
+    import common.web.app as server
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("a confidence map needs neither the faces nor the colour picture")
+
+    monkeypatch.setattr(server, "find_faces", refuse)
+    monkeypatch.setattr(server, "colorize_later", refuse)
+    photo = gray_astronaut()
+    key = upload(client, png(photo)).json()["photo"]
+    answer = client.post("/api/colorize", json={"photo": key, "model": "unet_classifier.pt", "confidence": True})
+    assert answer.status_code == 200
+    classifier = load_model(PRETRAINED / "unet_classifier.pt", CPU)[0]
+    expected = colorize(classifier, [photo], 128, CPU, confidence=True)[0].confidence
+    assert server.jpeg(server.heat_map(expected)) == answer.content
+
+
 def test_the_hints_saved_on_the_page_replay_on_the_command_line(client, tmp_path):
     photo = cv2.resize(gray_astronaut(), (600, 400))
     (tmp_path / "photo.png").write_bytes(png(photo))

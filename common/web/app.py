@@ -41,7 +41,7 @@ from ..faces import FRAMING_FILE, find_faces, load_framing
 from ..files import CLASSIFIERS, IMAGE_SUFFIXES, PAGE, default_model
 from ..hints import parse_point, point_hints
 from ..images import ImageError, read_photo
-from ..inference import StoppedError, check, colorize_later, fit_gamut, lightness, predict, shrink
+from ..inference import StoppedError, check, colorize_later, confidence_maps, fit_gamut, lightness, predict, shrink
 from ..models import preset
 from ..photos import heat_map, hint_places, points_as_picture
 from ..plots import encode
@@ -349,20 +349,21 @@ class Page:
         temperature = temperature_of(body)
         scale = 1.0 if full else photo["scale"]
         hints = point_hints([(int(x * scale), int(y * scale), rgb) for x, y, rgb in points], img.shape[:2], size)
+        if body.get("confidence") and model.has_bins:
+            with lock:
+                confidence = confidence_maps(model, [img], size, self.device, [hints], stop)[0]
+            return jpeg(heat_map(confidence))
         found = None
         if self.faces and not full and not points:  # every slider move colours the same preview: find faces once
             if photo["faces"] is None:
                 photo["faces"] = find_faces(lightness(img), *self.faces)
             found = [photo["faces"]]
-        confidence = bool(body.get("confidence")) and model.has_bins
         check(stop)
         with lock:
-            pictures = colorize_later(model, [img], size, self.device, confidence, self.faces, [hints], found,
-                                      temperature, stop)
+            pictures = colorize_later(model, [img], size, self.device, False, self.faces, [hints], found, temperature,
+                                      stop)
         result = pictures(stop)[0]
         check(stop)
-        if confidence:
-            return jpeg(heat_map(result.confidence))
         return png(result.rgb) if full else jpeg(result.rgb)
 
     def probabilities(self, photo, name):
