@@ -65,7 +65,7 @@ split: data
 RECIPE   = --net $(BACKBONE) $(if $(TANH),--tanh) \
 	$(if $(HINTS),--hints $(if $(RECOLOUR),--recolour $(RECOLOUR)) $(if $(REGIONS),--regions $(REGIONS))) $(if $(INIT),--init $(INIT)) \
 	$(if $(CLASSIFIER),--classifier $(if $(TEMPERATURE),--temperature $(TEMPERATURE))) $(if $(MIRROR),--mirror) \
-	$(if $(EMA),--ema $(EMA)) \
+	$(if $(EMA),--ema $(EMA)) $(if $(RESUME),--resume $(RESUME)) \
 	--epochs $(EPOCHS) --lr-schedule $(SCHEDULE) --size $(SIZE) --seed $(SEED) --device $(DEVICE) --amp $(AMP) $(if $(COMPILE),--compile)
 train: split
 	$(LAUNCH) train_colorizer.py --data $(SPLIT) $(RECIPE) --out $(OUT)
@@ -114,14 +114,17 @@ experiments: split
 		--out $(EXP)/results.md
 
 # the automatic U-Net models, regression and classifier, once per seed, and their average; the recipe of the shipped
+# one run of an experiment in folder $(1) with make variables $(2): skipped once its model.pt is there, resumed from
+# its last.pt when one is (a series of 200-epoch runs on a CPU goes on where it stopped)
+member = test -f $(1)/model.pt || $(MAKE) --no-print-directory train $(2) OUT=$(1) \
+	  RESUME=$$(test -f $(1)/last.pt && echo $(1)/last.pt)
+
 # unet.pt, unet_classifier.pt and unet_ensemble.pt: make experiments-unet EPOCHS=200 SCHEDULE=cosine EMA=0.999
 # AMP=bf16 COMPILE=1 TEMPERATURE=0.55 MIRROR=1 SEEDS="42 43 44" (TEMPERATURE and MIRROR: the classifier's decoding)
 experiments-unet: split
 	for s in $(SEEDS); do \
-	  $(MAKE) --no-print-directory train NET=unet TANH= HINTS= CLASSIFIER= MIRROR= SEED=$$s OUT=$(EXP)/unet-seed$$s \
-	    || exit 1; \
-	  $(MAKE) --no-print-directory train NET=unet TANH= HINTS= CLASSIFIER=1 SEED=$$s \
-	    OUT=$(EXP)/classifier-unet-seed$$s || exit 1; \
+	  $(call member,$(EXP)/unet-seed$$s,NET=unet TANH= HINTS= CLASSIFIER= MIRROR= SEED=$$s) || exit 1; \
+	  $(call member,$(EXP)/classifier-unet-seed$$s,NET=unet TANH= HINTS= CLASSIFIER=1 SEED=$$s) || exit 1; \
 	  $(PY) ensemble.py $(EXP)/unet-seed$$s/model.pt $(EXP)/classifier-unet-seed$$s/model.pt \
 	    --out $(EXP)/ensemble-unet-seed$$s.pt || exit 1; \
 	  $(PY) test_colorizer.py --data $(SPLIT) --checkpoint $(EXP)/ensemble-unet-seed$$s.pt --store --device $(DEVICE) \
