@@ -403,3 +403,15 @@ def test_hint_arms_are_scored_on_training_faces_alone_with_and_without_keeping_i
     assert inference.keep_inside is keep_inside  # the stand-in is gone after scoring
     assert set(scores["mse_ab"]) == {"0 true", "10 true", "10 recoloured"}
     assert f"| {hint_checkpoint / 'hints.pt'} |" in capsys.readouterr().out
+
+
+def test_the_photos_that_are_not_faces_take_in_the_fetched_opencv_ones(tmp_path):
+    from common.regions import photos_that_are_not_faces
+
+    bundled = photos_that_are_not_faces(side=64, opencv=tmp_path / "not fetched")
+    write_rgb(tmp_path / "fetched" / "wide.png", np.full((90, 200, 3), (200, 80, 30), np.uint8))
+    write_rgb(tmp_path / "fetched" / "tall.jpg", np.full((300, 120, 3), (30, 80, 200), np.uint8))
+    photos = photos_that_are_not_faces(side=64, opencv=tmp_path / "fetched")
+    assert len(bundled) == 10 and len(photos) == 12
+    assert [p.shape for p in photos[10:]] == [(64, 26, 3), (29, 64, 3)]  # sorted by name, long side 64
+    assert photos[11][0, 0].tolist() == [200, 80, 30]  # read as RGB
