@@ -113,12 +113,12 @@ experiments: split
 	$(PY) experiments.py $(foreach s,$(SEEDS),$(foreach m,net1 net2 net3 classifier,$(EXP)/$(m)-seed$(s))) \
 		--out $(EXP)/results.md
 
-# the automatic U-Net models, regression and classifier, once per seed, and their average; the recipe of the shipped
 # one run of an experiment in folder $(1) with make variables $(2): skipped once its model.pt is there, resumed from
 # its last.pt when one is (a series of 200-epoch runs on a CPU goes on where it stopped)
 member = test -f $(1)/model.pt || $(MAKE) --no-print-directory train $(2) OUT=$(1) \
 	  RESUME=$$(test -f $(1)/last.pt && echo $(1)/last.pt)
 
+# the automatic U-Net models, regression and classifier, once per seed, and their average; the recipe of the shipped
 # unet.pt, unet_classifier.pt and unet_ensemble.pt: make experiments-unet EPOCHS=200 SCHEDULE=cosine EMA=0.999
 # AMP=bf16 COMPILE=1 TEMPERATURE=0.55 MIRROR=1 SEEDS="42 43 44" (TEMPERATURE and MIRROR: the classifier's decoding)
 experiments-unet: split

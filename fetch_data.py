@@ -76,7 +76,7 @@ def unpack(archive, todo, sums, folder, retries, backoff):
     name = url.rsplit("/", 1)[-1]
     why = fetch(url.rsplit("/", 1)[0], name, digest, folder, retries, backoff)
     if why:
-        return {name: why}
+        return {base: f"{name}: {why}" for base in todo}
     left = set(todo)
     with tarfile.open(folder / name) as tar:
         for member in tar:

@@ -121,7 +121,8 @@ def test_files_come_out_of_a_pinned_archive_by_name_and_sum(mirror, tmp_path, ca
     with pytest.raises(SystemExit):
         fetch_main(["--archive", f"{archive.as_uri()}#sha256={'0' * 64}", "--manifest", str(manifest),
                     "--out", str(out), "--retries", "0"])
-    assert "SHA-256 does not match" in capsys.readouterr().err and not out.exists()
+    err = capsys.readouterr().err
+    assert "3 of 3 files failed" in err and "SHA-256 does not match" in err and not out.exists()
     fetch_main(["--archive", f"{archive.as_uri()}#sha256={digest}", "--manifest", str(manifest), "--out", str(out)])
     assert sorted(p.name for p in out.iterdir()) == ["f0.jpg", "f1.jpg", "f2.jpg"]
     assert (out / "f0.jpg").read_bytes() == bytes([0]) * 100 and "all 3 verified" in capsys.readouterr().out
