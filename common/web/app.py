@@ -24,7 +24,6 @@ from urllib.parse import quote, urlsplit
 import anyio
 import cv2
 import numpy as np
-import torch
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import Headers, UploadFile
@@ -41,7 +40,17 @@ from ..faces import FRAMING_FILE, find_faces, load_framing
 from ..files import CLASSIFIERS, IMAGE_SUFFIXES, PAGE, default_model
 from ..hints import parse_point, point_hints
 from ..images import ImageError, read_photo
-from ..inference import StoppedError, check, colorize_later, confidence_maps, fit_gamut, lightness, predict, shrink
+from ..inference import (
+    StoppedError,
+    check,
+    colorize_later,
+    confidence_maps,
+    fit_gamut,
+    lightness,
+    predict,
+    shrink,
+    unsure,
+)
 from ..models import preset
 from ..photos import heat_map, hint_places, points_as_picture
 from ..plots import encode
@@ -237,7 +246,7 @@ def preview_of(img):
 
 class Photos:
     """Decoded photos by id, the most recently used within PHOTOS_KEPT and PHOTO_MEMORY, with their previews,
-    L, and what the page asks of them again and again: the classifier's bins, the faces in the preview."""
+    L, and what the page asks of them again and again: the classifiers' logits, the faces in the preview."""
 
     def __init__(self):
         self.items, self.guard = OrderedDict(), threading.Lock()
@@ -350,6 +359,8 @@ class Page:
         scale = 1.0 if full else photo["scale"]
         hints = point_hints([(int(x * scale), int(y * scale), rgb) for x, y, rgb in points], img.shape[:2], size)
         if body.get("confidence") and model.has_bins:
+            if not points:
+                return jpeg(heat_map(self.confidence(photo, name, img.shape[:2])))
             with lock:
                 confidence = confidence_maps(model, [img], size, self.device, [hints], stop)[0]
             return jpeg(heat_map(confidence))
@@ -366,8 +377,9 @@ class Page:
         check(stop)
         return png(result.rgb) if full else jpeg(result.rgb)
 
-    def probabilities(self, photo, name):
-        """A classifier's bin distribution over the photo (Q, h, w), worked out once per photo and model."""
+    def logits(self, photo, name):
+        """A classifier's logits over the photo without hints (Q, h, w), worked out once per photo and model: the
+        suggestions, the places and the confidence map without hints all read them."""
         name = name or self.default_model
         model, state, lock = self.models.get(name)
         if not model.has_bins:
@@ -376,8 +388,13 @@ class Page:
         if name not in photo["logits"]:
             with lock:
                 logits, _ = predict(model, [shrink(photo["L"], training_size(state))], self.device)
-            photo["logits"][name] = torch.softmax(logits[0].float(), dim=0).cpu()
+            photo["logits"][name] = logits[0].cpu()
         return model, photo["logits"][name]
+
+    def confidence(self, photo, name, shape):
+        """colorize.py --confidence's map of the photo at `shape`: the same for every temperature and request."""
+        model, logits = self.logits(photo, name)
+        return unsure(model, model.entropy(logits[None])[0].numpy(), shape)
 
     def suggestions(self, key, x, y, name):
         """The classifier's most likely colours at pixel (x, y) of the photo, each shown at that pixel's L."""
@@ -385,8 +402,8 @@ class Page:
         H, W = photo["L"].shape
         if not (0 <= x < W and 0 <= y < H):
             raise BadRequestError(f"pixel {x},{y} is outside the photo ({W}x{H})")
-        model, probs = self.probabilities(photo, name)
-        p, bins = probs[:, y * probs.shape[1] // H, x * probs.shape[2] // W].topk(SUGGESTIONS)
+        model, logits = self.logits(photo, name)
+        p, bins = logits[:, y * logits.shape[1] // H, x * logits.shape[2] // W].softmax(0).topk(SUGGESTIONS)
         ab = model.centres[bins].cpu().numpy()
         lab = np.concatenate([np.full((len(ab), 1), photo["L"][y, x], np.float32), ab], axis=1)[None]
         rgb = lab_to_rgb(fit_gamut(lab[..., 0], lab[..., 1:]))[0]
@@ -395,11 +412,9 @@ class Page:
 
     def places(self, key, name):
         """Where a hint would help most: the largest regions where the classifier is least sure (`hint_places` on
-        its normalised entropy, at the preview's size), in the photo's pixels."""
+        its confidence map, at the preview's size), in the photo's pixels."""
         photo = self.photos.get(key)
-        model, probs = self.probabilities(photo, name)
-        entropy = (model.entropy(probs.clamp_min(1e-12).log()[None])[0] / np.log(model.bins)).numpy()
-        preview = cv2.resize(entropy, photo["preview"].shape[1::-1], interpolation=cv2.INTER_LINEAR)
+        preview = self.confidence(photo, name, photo["preview"].shape[:2])
         return [{"x": min(photo["img"].shape[1] - 1, int(x / photo["scale"])),
                  "y": min(photo["img"].shape[0] - 1, int(y / photo["scale"]))} for x, y in hint_places(preview)]
 
