@@ -46,9 +46,15 @@ def photos_that_are_not_faces(side=PHOTO_SIDE, opencv=OPENCV_PHOTOS):
     pictures = [getattr(skimage.data, name)() for name in PHOTOS] + [skimage.data.stereo_motorcycle()[0]]
     pictures += load_sample_images().images
     if opencv.is_dir():
-        pictures += [to_rgb8(read_image(path)) for path in list_images(opencv)]
-    return [cv2.resize(p, None, fx=side / max(p.shape[:2]), fy=side / max(p.shape[:2]), interpolation=cv2.INTER_AREA)
-            for p in pictures]
+        pictures += [read_image(path) for path in list_images(opencv)]
+    return [at_side(p, side) for p in pictures]
+
+
+def at_side(picture, side=PHOTO_SIDE):
+    """A picture as 8-bit RGB, `side` pixels on its long side: every photo of the protocol is scored at one size."""
+    picture = to_rgb8(picture)
+    scale = side / max(picture.shape[:2])
+    return cv2.resize(picture, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
 
 
 def regions_of(truth):

@@ -9,7 +9,6 @@ import json
 import sys
 from pathlib import Path
 
-import cv2
 import matplotlib.cbook
 import skimage.data
 
@@ -20,20 +19,14 @@ from common.checkpoint import load_model, training_size  # noqa: E402
 from common.cli import UserError, add_common_args, guarded, resolve_device  # noqa: E402
 from common.evaluation import as_pictures, hint_sweep, recoloured  # noqa: E402
 from common.files import split_parts  # noqa: E402
-from common.images import read_image, to_rgb8  # noqa: E402
+from common.images import read_image  # noqa: E402
 from common.made_photos import make_photos  # noqa: E402
 from common.prepare import prepared_part  # noqa: E402
-from common.regions import PHOTO_SIDE, region_table  # noqa: E402
+from common.regions import at_side, region_table  # noqa: E402
 
 FACES = 10  # training faces in the region protocol
 MADE = 8  # photos made from training faces
 MSE_FACES = 75  # training faces scored for ab MSE
-
-
-def at_side(picture, side=PHOTO_SIDE):
-    picture = to_rgb8(picture)[..., :3]
-    scale = side / max(picture.shape[:2])
-    return cv2.resize(picture, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
 
 
 def three_photos():
