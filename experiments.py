@@ -27,15 +27,17 @@ def load(run):
 
 def configuration(args, metrics):
     """(name, report figure) of a run; runs from before --classifier said --loss classify, and from before
-    --net unet held the preset as a number."""
+    --net unet held the preset as a number. The mirror is the decoding that was scored (a shipped file's decoding
+    can be chosen after its training, pretrained/README.md); runs scored before metrics said so have it in args."""
     net = str(args.get("net", "?"))
     backbone = "U-Net" if net == "unet" else f"Network {net}"
     hints = ", with hints" if args.get("hints") else ""
-    mirrored = ", mirrored" if args.get("mirror") else ""
+    mirror = metrics.get("mirror", args.get("mirror"))
+    mirrored = ", mirrored" if mirror else ""
     if args.get("classifier") or args.get("loss") == "classify":
         return f"Classifier, {backbone} backbone{hints}, T = {metrics.get('temperature')}{mirrored}", None
     report = None
-    if net.isdigit() and not args.get("hints") and not args.get("mirror"):
+    if net.isdigit() and not args.get("hints") and not mirror:
         report = REPORT_TANH if args.get("tanh") else REPORT_MSE.get(PRESETS.get(int(net)))
     return f"{backbone}{' tanh' if args.get('tanh') else ''}{hints}{mirrored}", report
 
@@ -55,6 +57,13 @@ def cell(values, digits=4):
     return f"{statistics.mean(values):.{digits}g} +- {statistics.stdev(values):.2g}"
 
 
+def minutes(values):
+    """Whole minutes: a training time's spread over seeds is minutes, not significant digits."""
+    if len(values) == 1:
+        return f"{values[0]:.0f}"
+    return f"{statistics.mean(values):.0f} +- {statistics.stdev(values):.0f}"
+
+
 def table(runs):
     groups = {}
     for run in runs:
@@ -71,7 +80,7 @@ def table(runs):
         cells = [name, f"{report}" if report else "-", cell([m["test_loss"] for m in metrics])]
         cells += [cell([m[k] for m in metrics]) for k in LABELS]
         trained = [m["train_seconds"] / 60 for m in metrics if "train_seconds" in m]  # an ensemble trains nothing
-        cells += [str(epochs), cell(trained, 2) if trained else "-",
+        cells += [str(epochs), minutes(trained) if trained else "-",
                   " ".join("-" if seed is None else str(seed) for seed, _ in members)]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"

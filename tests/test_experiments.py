@@ -45,6 +45,24 @@ def test_seeds_of_one_configuration_become_mean_and_sd(tmp_path, capsys):
     assert lines[3].startswith("| Network 1 | 32.89 |") and lines[3].endswith("| 42 |")
 
 
+def test_a_decoding_chosen_after_training_is_named_by_what_was_scored(tmp_path, capsys):
+    """A shipped classifier trained without --mirror and scored mirrored is one seed of the mirrored recipe."""
+    runs = []
+    for seed, mirror, minutes in ((42, False, 100), (43, True, 284)):
+        folder = tmp_path / f"c{seed}"
+        folder.mkdir()
+        scored = {**METRICS, "mirror": True, "temperature": 0.55, "train_seconds": minutes * 60}
+        folder.joinpath("metrics.json").write_text(json.dumps(
+            {"metrics": scored, "args": {"epochs": 200, "net": "unet", "classifier": True, "mirror": mirror,
+                                         "seed": seed}}))
+        runs.append(str(folder))
+    experiments_main(runs)
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) == 3
+    assert lines[2].startswith("| Classifier, U-Net backbone, T = 0.55, mirrored | - |")
+    assert lines[2].endswith("| 200 | 192 +- 130 | 42 43 |")  # whole minutes, not 1.9e+02 +- 1.3e+02
+
+
 def test_curves_plot_the_test_loss_and_print_the_last_epochs_spread(tmp_path, capsys):
     runs = []
     for schedule, losses in (("none", [30, 12, 25, 9, 31]), ("cosine", [30, 14, 11, 10, 9.5])):
