@@ -5,6 +5,7 @@ average), paired comparisons; with --hints, ab MSE and PSNR given exactly N colo
 validation split (split_data.py --within), a sweep of decodings also chooses each model's own; --store then writes
 the chosen one, and its test-split metrics, into the checkpoint."""
 import argparse
+from collections import Counter
 from contextlib import contextmanager
 from itertools import product
 from pathlib import Path
@@ -84,6 +85,14 @@ class Variant(NamedTuple):
     mirror: bool | None
 
 
+def checkpoint_names(paths):
+    """Names of checkpoints side by side: each file's stem, or where stems repeat (every run's model.pt) the run's
+    folder, or where those repeat too the whole path."""
+    stems = Counter(path.stem for path in paths)
+    names = [path.stem if stems[path.stem] == 1 else path.parent.name for path in paths]
+    return names if len(set(names)) == len(names) else [str(path) for path in paths]
+
+
 def variants(args, device):
     """A Variant for every checkpoint and decoding: one per temperature for a classifier, one per --mirror choice
     for a per-pixel model."""
@@ -94,9 +103,8 @@ def variants(args, device):
         if args.mirror and (model.target != "ab" or "mirror" not in model.config):
             raise UserError(f"--mirror needs a per-pixel network; {path} holds {a_model(state['model'])}"
                             f"{' (its members keep their own decodings)' * (state['model'] == 'ensemble')}")
-    stems = [path.stem for path, _, _ in loaded]
-    for path, model, state in loaded:
-        name = "" if len(loaded) == 1 else path.stem if stems.count(path.stem) == 1 else str(path)
+    names = checkpoint_names([path for path, _, _ in loaded]) if len(loaded) > 1 else [""]
+    for (path, model, state), name in zip(loaded, names):
         temperatures = args.temperature if state["model"] == "classifier" and args.temperature else [None]
         mirrors = [m == "on" for m in args.mirror] if args.mirror else [None]
         for t, m in product(temperatures, mirrors):

@@ -92,3 +92,17 @@ def test_an_ensemble_of_trained_files_loads_as_one_checkpoint_and_refuses_files_
             ensemble_main([*(str(tmp_path / f) for f in files), "--out", str(tmp_path / "no.pt")])
         err = capsys.readouterr().err
         assert err.count("\n") == 1 and said in err and not (tmp_path / "no.pt").exists()
+
+
+def test_checkpoints_side_by_side_are_named_by_file_then_run_folder_then_path():
+    from pathlib import Path
+
+    from test_colorizer import checkpoint_names
+
+    shipped = [Path("pretrained/network3.pt"), Path("pretrained/unet.pt")]
+    assert checkpoint_names(shipped) == ["network3", "unet"]
+    runs = [Path("runs/experiments/unet-seed43/model.pt"), Path("runs/experiments/classifier-unet-seed43/model.pt"),
+            Path("pretrained/network3.pt")]
+    assert checkpoint_names(runs) == ["unet-seed43", "classifier-unet-seed43", "network3"]  # no folder "model.pt"
+    clash = [Path("a/run/model.pt"), Path("b/run/model.pt")]
+    assert checkpoint_names(clash) == ["a/run/model.pt", "b/run/model.pt"]
