@@ -51,17 +51,11 @@ def member_name(member):
     return configuration(args, {"temperature": config.get("temperature")})[0]
 
 
-def cell(values, digits=4):
+def cell(values, mean=".4g", sd=".2g"):
+    """Mean +- standard deviation over seeds in these formats, or the one value when the seeds agree."""
     if len(set(values)) == 1:
-        return f"{values[0]:.{digits}g}"
-    return f"{statistics.mean(values):.{digits}g} +- {statistics.stdev(values):.2g}"
-
-
-def minutes(values):
-    """Whole minutes: a training time's spread over seeds is minutes, not significant digits."""
-    if len(values) == 1:
-        return f"{values[0]:.0f}"
-    return f"{statistics.mean(values):.0f} +- {statistics.stdev(values):.0f}"
+        return f"{values[0]:{mean}}"
+    return f"{statistics.mean(values):{mean}} +- {statistics.stdev(values):{sd}}"
 
 
 def table(runs):
@@ -80,7 +74,7 @@ def table(runs):
         cells = [name, f"{report}" if report else "-", cell([m["test_loss"] for m in metrics])]
         cells += [cell([m[k] for m in metrics]) for k in LABELS]
         trained = [m["train_seconds"] / 60 for m in metrics if "train_seconds" in m]  # an ensemble trains nothing
-        cells += [str(epochs), minutes(trained) if trained else "-",
+        cells += [str(epochs), cell(trained, ".0f", ".0f") if trained else "-",  # whole minutes
                   " ".join("-" if seed is None else str(seed) for seed, _ in members)]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
